@@ -1,0 +1,172 @@
+import uuid
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.crypto import decrypt_json, encrypt_json
+from accounts.tenancy import OrgOwnedModel
+
+MONEY = {"max_digits": 20, "decimal_places": 8}
+
+
+class AssetClass(models.TextChoices):
+    STOCK = "stock", "Stocks"
+    OPTION = "option", "Options"
+    FUTURE = "future", "Futures"
+    CRYPTO = "crypto", "Crypto"
+
+
+class Instrument(models.Model):
+    """The ticker database (shared by all tenants): what a signal may name."""
+
+    symbol = models.CharField(max_length=40)
+    name = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=8, choices=AssetClass.choices)
+    exchange = models.CharField(max_length=40, blank=True)
+    # Smallest tradable quantity step: 1 for shares and contracts, e.g. 0.0001 for BTC.
+    quantity_step = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal("1"))
+    multiplier = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal("1"))
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["symbol", "asset_class"], name="uniq_instrument")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.asset_class})"
+
+
+class BrokerAccount(OrgOwnedModel):
+    class Broker(models.TextChoices):
+        PAPER = "paper", "Paper (built in)"
+        ALPACA = "alpaca", "Alpaca"
+
+    class Mode(models.TextChoices):
+        PAPER = "paper", "Paper"
+        LIVE = "live", "Live"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+        ERROR = "error", "Error"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    broker = models.CharField(max_length=16, choices=Broker.choices, default=Broker.PAPER)
+    mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.PAPER)
+    credentials_encrypted = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status_message = models.TextField(blank=True, default="")
+    # The paper broker's ledger: starting and current cash.
+    initial_cash = models.DecimalField(**MONEY, default=Decimal("100000"))
+    cash = models.DecimalField(**MONEY, default=Decimal("100000"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.broker}, {self.mode})"
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_json(self.credentials_encrypted)
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_json(value) if value else ""
+
+
+class Position(OrgOwnedModel):
+    """An account's position in a symbol; quantity is negative when short."""
+
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="positions")
+    symbol = models.CharField(max_length=40)
+    quantity = models.DecimalField(**MONEY, default=Decimal("0"))
+    average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "symbol"], name="uniq_position")]
+        indexes = [models.Index(fields=["organization", "account"])]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.quantity}"
+
+
+class Order(OrgOwnedModel):
+    class Leg(models.TextChoices):
+        ENTRY = "entry", "Entry"
+        EXIT = "exit", "Exit"
+        TAKE_PROFIT = "take_profit", "Take profit"
+        STOP_LOSS = "stop_loss", "Stop loss"
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class Type(models.TextChoices):
+        MARKET = "market", "Market"
+        LIMIT = "limit", "Limit"
+        STOP = "stop", "Stop"
+        STOP_LIMIT = "stop_limit", "Stop limit"
+        TRAILING_STOP = "trailing_stop", "Trailing stop"
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        NEW = "new", "New"
+        SUBMITTED = "submitted", "Submitted"
+        OPEN = "open", "Open"
+        PARTIALLY_FILLED = "partially_filled", "Partially filled"
+        FILLED = "filled", "Filled"
+        CANCELED = "canceled", "Canceled"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="orders")
+    signal = models.ForeignKey(
+        "signals.Signal", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    subscription = models.ForeignKey(
+        "strategies.Subscription", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    leg = models.CharField(max_length=12, choices=Leg.choices, default=Leg.ENTRY)
+    symbol = models.CharField(max_length=40)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.DecimalField(**MONEY)
+    order_type = models.CharField(max_length=14, choices=Type.choices, default=Type.MARKET)
+    limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_price = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_percent = models.DecimalField(**MONEY, null=True, blank=True)
+    time_in_force = models.CharField(max_length=4, default="day")
+    extended_hours = models.BooleanField(default=False)
+    client_order_id = models.CharField(max_length=128, unique=True)
+    broker_order_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    filled_quantity = models.DecimalField(**MONEY, default=Decimal("0"))
+    filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["signal", "subscription", "leg"], name="uniq_order_signal_sub_leg"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            models.Index(fields=["account", "symbol", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} ({self.status})"

@@ -1,0 +1,107 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.tenancy import OrgOwnedModel
+
+
+class Signal(OrgOwnedModel):
+    """The signal log: one row per request that reached a known webhook or API key,
+    accepted or rejected. ``log_id`` is the logId every answer carries; ``id`` is the
+    signal id of an accepted request (a duplicate answers with the first one's id)."""
+
+    class Dialect(models.TextChoices):
+        TRADERSPOST = "traderspost", "TradersPost webhook"
+        UTM = "utm", "UTM signal API"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        PROCESSING = "PROCESSING", "Processing"
+        COMPLETED = "COMPLETED", "Completed"
+        FAILED = "FAILED", "Failed"
+        REJECTED = "REJECTED", "Rejected"
+        DUPLICATE = "DUPLICATE", "Duplicate"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    log_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dialect = models.CharField(max_length=12, choices=Dialect.choices)
+    webhook = models.ForeignKey(
+        "webhooks.Webhook", on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
+    )
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    # UTM signals name one account; webhook signals fan out to the strategy's subscriptions.
+    account = models.ForeignKey(
+        "brokers.BrokerAccount", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    raw_body = models.TextField(blank=True, default="")  # bounded by the ingress
+    body_hash = models.CharField(max_length=64, blank=True, default="")
+    payload = models.JSONField(null=True, blank=True)  # normalized echo (TradersPost)
+    intent = models.JSONField(null=True, blank=True)  # signals.intent.SignalIntent
+    ticker = models.CharField(max_length=40, blank=True, default="")
+    action = models.CharField(max_length=20, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    message_code = models.CharField(max_length=64, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "-received_at"]),
+            models.Index(fields=["webhook", "body_hash", "received_at"]),
+            models.Index(fields=["status", "received_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "api_key", "idempotency_key"],
+                name="uniq_signal_idempotency_key",
+                condition=models.Q(idempotency_key__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.ticker} ({self.status})"
+
+
+class SignalResult(OrgOwnedModel):
+    """What one signal meant for one account: ordered, ignored (with why), waiting for
+    approval, or failed (with the error)."""
+
+    class Status(models.TextChoices):
+        ORDERED = "ordered", "Ordered"
+        IGNORED = "ignored", "Ignored"
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        FAILED = "failed", "Failed"
+
+    signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="results")
+    subscription = models.ForeignKey(
+        "strategies.Subscription", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["signal", "account"], name="uniq_signal_result")
+        ]
