@@ -1,15 +1,32 @@
+import uuid
+
 import pytest
-from django.core.cache import cache
 
 from accounts.models import Role
+from config.celery import app as celery_app
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    # Rate-limit counters live in the cache (Redis in CI): each test starts from zero.
-    cache.clear()
+def _isolated_cache(settings):
+    # Rate-limit counters live in the cache (Redis in CI). A fresh key prefix per test
+    # isolates them without flushing Redis, which also carries the Celery queue.
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
     yield
+
+
+@pytest.fixture(autouse=True)
+def _celery_mode(request):
+    # Unit tests run tasks in-process (and, under the `db` fixture's transaction, on_commit
+    # callbacks only fire inside django_capture_on_commit_callbacks(execute=True)).
+    # Tests marked e2e use a real worker on Redis.
+    eager = "e2e" not in request.keywords
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = eager
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""The one interface every broker adapter implements. The pipeline talks only to this;
+calls to outside HTTP APIs live only in adapters."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brokers.models import BrokerAccount
+
+
+class BrokerError(Exception):
+    """The broker refused or failed. ``transient`` errors (timeouts, 429, 5xx) are retried
+    with backoff; the others end the order in a terminal state with this text."""
+
+    transient = False
+
+
+class TransientBrokerError(BrokerError):
+    transient = True
+
+
+class OrderRejected(BrokerError):
+    pass
+
+
+class NoPriceAvailable(BrokerError):
+    def __init__(self, symbol: str):
+        super().__init__(f"No price available for {symbol}: send a price in the signal.")
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    equity: Decimal
+    cash: Decimal
+    buying_power: Decimal
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    quantity: Decimal  # negative when short
+    average_price: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    symbol: str
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return self.last
+
+
+@dataclass(frozen=True)
+class BracketSpec:
+    take_profit_limit_price: Decimal | None = None
+    stop_loss_stop_price: Decimal | None = None
+    stop_loss_limit_price: Decimal | None = None
+    stop_loss_trail_amount: Decimal | None = None
+    stop_loss_trail_percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    client_order_id: str  # deterministic: a resubmission with the same id is the same order
+    symbol: str
+    side: str  # buy / sell
+    quantity: Decimal
+    order_type: str = "market"  # market, limit, stop, stop_limit, trailing_stop
+    time_in_force: str = "day"
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool = False
+    reference_price: Decimal | None = None  # the signal's price, for market fills on paper
+    bracket: BracketSpec | None = None
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    client_order_id: str
+    broker_order_id: str
+    status: str  # one of brokers.models.Order.Status values
+    filled_quantity: Decimal = Decimal("0")
+    filled_avg_price: Decimal | None = None
+    error: str = ""
+
+
+class BrokerAdapter(ABC):
+    def __init__(self, account: BrokerAccount):
+        self.account = account
+
+    @abstractmethod
+    def get_account(self) -> AccountSnapshot: ...
+
+    @abstractmethod
+    def get_position(self, symbol: str) -> BrokerPosition | None: ...
+
+    @abstractmethod
+    def get_quote(self, symbol: str) -> Quote | None: ...
+
+    @abstractmethod
+    def submit_order(self, request: OrderRequest) -> OrderUpdate:
+        """Idempotent on ``request.client_order_id``: a second call returns the first order."""
+
+    @abstractmethod
+    def cancel_open_orders(self, symbol: str) -> int:
+        """Cancel the account's open orders in ``symbol``; return how many."""
+
+    @abstractmethod
+    def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
+
+    def record_price(self, symbol: str, price: Decimal) -> None:  # noqa: B027
+        """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
+        it (and resting orders it crosses fill)."""
