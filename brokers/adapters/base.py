@@ -120,6 +120,7 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
 
-    def record_price(self, symbol: str, price: Decimal) -> None:  # noqa: B027
+    def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
         """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
-        it (and resting orders it crosses fill)."""
+        it, and returns the updates of the resting orders that price filled."""
+        return []
