@@ -9,6 +9,7 @@ turns on the deployment hardening and refuses to start without real secrets.
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,7 +22,8 @@ PRODUCTION = DJANGO_ENV == "production"
 
 if PRODUCTION:
     SECRET_KEY = env("SECRET_KEY", default="")
-    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
+    # The same bar as Django's security.W009, so a key that starts also passes check --deploy.
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
         raise ImproperlyConfigured("SECRET_KEY (50+ random characters) is required in production.")
 else:
     SECRET_KEY = env("SECRET_KEY", default="django-insecure-traderelay-local-development-only")
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -129,8 +132,16 @@ STORAGES = {
 # Secrets at rest (broker credentials, webhook URL copies). A list so keys can rotate:
 # the first encrypts, all decrypt. Production must set its own.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
-if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
-    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is required in production.")
+if PRODUCTION:
+    if not FIELD_ENCRYPTION_KEYS:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is required in production.")
+    # A malformed key would otherwise surface as a 500 on the first encrypted write.
+    try:
+        [Fernet(key.encode()) for key in FIELD_ENCRYPTION_KEYS]
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be Fernet keys (Fernet.generate_key())."
+        ) from None
 
 # Source IP: taken from the socket unless the direct peer is one of these proxies.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -196,7 +207,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "config.redaction.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

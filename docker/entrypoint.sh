@@ -1,0 +1,25 @@
+#!/bin/sh
+# One image, several roles: web | worker | beat | migrate | any other command.
+set -eu
+
+role="${1:-web}"
+case "$role" in
+  web)
+    exec gunicorn config.wsgi -c config/gunicorn.conf.py
+    ;;
+  worker)
+    exec celery -A config worker --loglevel "${LOG_LEVEL:-INFO}" \
+      --concurrency "${CELERY_CONCURRENCY:-4}"
+    ;;
+  beat)
+    # The schedule state file must live somewhere writable by the non-root user.
+    exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" \
+      --schedule /tmp/celerybeat-schedule
+    ;;
+  migrate)
+    exec python manage.py migrate --noinput
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

@@ -1,0 +1,40 @@
+from django.contrib import admin
+
+from strategies.models import Strategy, Subscription
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    raw_id_fields = ["organization", "account"]
+    fields = ["account", "organization", "enabled", "auto_submit", "allowed_sides"]
+    show_change_link = True
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "asset_class", "enabled", "created_at"]
+    list_filter = ["asset_class", "enabled"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "organization__name", "organization__slug"]
+    raw_id_fields = ["organization"]
+    readonly_fields = ["id", "created_at"]
+    inlines = [SubscriptionInline]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "strategy",
+        "account",
+        "organization",
+        "enabled",
+        "auto_submit",
+        "allowed_sides",
+        "sizing_method",
+    ]
+    list_filter = ["enabled", "auto_submit", "allowed_sides", "sizing_method"]
+    list_select_related = ["strategy", "account", "organization"]
+    search_fields = ["strategy__name", "account__name", "organization__name"]
+    raw_id_fields = ["organization", "strategy", "account"]
+    readonly_fields = ["id", "created_at"]
