@@ -83,7 +83,7 @@ class Subscription(OrgOwnedModel):
         max_length=20, choices=Sizing.choices, default=Sizing.FIXED_QUANTITY
     )
     sizing_value = models.DecimalField(**MONEY, default=Decimal("1"))
-    exit_percent_of_position = models.DecimalField(**MONEY, default=Decimal("100"))
+    exit_percent_of_position = models.DecimalField(**MONEY, default=Decimal("50"))
     fractional = models.BooleanField(default=False)
     allow_add = models.BooleanField(default=False)
     entry_order_type = models.CharField(
