@@ -1,1 +1,37 @@
-urlpatterns: list = []
+"""Everything under /api/: the v1 REST API, the UTM ingest endpoint, the OpenAPI schema
+(/api/schema/) and its Swagger UI (/api/docs/, served from our own static files)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import ApiKeyViewSet
+from brokers.api import BrokerAccountViewSet, OrderViewSet, PositionViewSet
+from signals.api import SignalViewSet
+from strategies.api import StrategyViewSet, SubscriptionViewSet
+from webhooks.api import SignalIngestSlashView, SignalIngestView, WebhookViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("signals", SignalViewSet, basename="signal")
+router.register("orders", OrderViewSet, basename="order")
+router.register("positions", PositionViewSet, basename="position")
+router.register("accounts", BrokerAccountViewSet, basename="account")
+router.register("strategies", StrategyViewSet, basename="strategy")
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
+router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+v1 = [
+    # UTM's documented URL has no trailing slash; accept both so neither form redirects
+    # (a redirected POST loses its body).
+    path("signals/ingest", SignalIngestView.as_view(), name="signal-ingest"),
+    path("signals/ingest/", SignalIngestSlashView.as_view()),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("v1/", include((v1, "api"), namespace="v1")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

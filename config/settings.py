@@ -200,6 +200,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.schema.postprocess",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SignalStatusEnum": "signals.models.Signal.Status",
+        "SignalResultStatusEnum": "signals.models.SignalResult.Status",
+        "OrderStatusEnum": "brokers.models.Order.Status",
+        "BrokerAccountStatusEnum": "brokers.models.BrokerAccount.Status",
+        "SubscriptionOrderTypeEnum": "strategies.models.Subscription.OrderType",
+        "SubscriptionTimeInForceEnum": "strategies.models.Subscription.TimeInForce",
+        "SubscriptionExitKindEnum": "strategies.models.Subscription.ExitKind",
+    },
 }
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -1,0 +1,81 @@
+"""Who may do what through the REST API. Built on ``resolve_tenant``, the one place that
+decides which organization a request acts for; every API view goes through
+``TenantPermission`` and finds the tenant on ``request.tenant`` afterwards.
+
+People are checked by role (viewer reads, trader trades, admin/owner manage) and API keys
+by scope (read, signals:write, manage). A view names what it needs per kind of access.
+"""
+
+from rest_framework import exceptions, permissions
+
+from accounts.auth import Tenant, resolve_tenant
+from accounts.models import ApiKey, Role
+
+# Kinds of access a view can ask for: (minimum role for people, scope for API keys).
+READ = (Role.VIEWER, ApiKey.Scope.READ)
+TRADE = (Role.TRADER, ApiKey.Scope.SIGNALS_WRITE)
+MANAGE = (Role.ADMIN, ApiKey.Scope.MANAGE)
+
+
+class OrganizationUnavailable(exceptions.PermissionDenied):
+    default_detail = "No active organization: it is suspended or you are not a member of one."
+    default_code = "organization_unavailable"
+
+
+def request_tenant(request) -> Tenant:
+    tenant = getattr(request, "tenant", None)
+    if tenant is None:
+        tenant = resolve_tenant(request)
+        if tenant is None:
+            raise OrganizationUnavailable()
+        request.tenant = tenant
+    return tenant
+
+
+def view_access(view, request) -> tuple[str, str]:
+    """READ for safe methods, otherwise the view's ``write_access`` (MANAGE by default);
+    an action may override both through ``access_by_action``."""
+    by_action = getattr(view, "access_by_action", {})
+    action = getattr(view, "action", None)
+    if action in by_action:
+        return by_action[action]
+    if request.method in permissions.SAFE_METHODS:
+        return READ
+    return getattr(view, "write_access", MANAGE)
+
+
+class TenantPermission(permissions.BasePermission):
+    message = "Your role or API key scope does not allow this."
+
+    def has_permission(self, request, view) -> bool:
+        if request.user is None and request.auth is None:
+            raise exceptions.NotAuthenticated()
+        tenant = request_tenant(request)
+        role, scope = view_access(view, request)
+        return tenant.can(role, scope)
+
+
+class TenantScopedMixin:
+    """For viewsets over an organization-owned model: every query is filtered by the
+    request's organization, so another tenant's object is a plain 404."""
+
+    permission_classes = [TenantPermission]
+    model = None  # set by the view
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.model.objects.none()
+        return self.model.objects.for_org(request_tenant(self.request).organization)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False) and "request" in context:
+            context["organization"] = request_tenant(self.request).organization
+        return context
+
+
+def filter_params(serializer_class, request) -> dict:
+    """The list filters of a request, validated (a bad one is a 400, never ignored)."""
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data

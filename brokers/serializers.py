@@ -1,0 +1,96 @@
+from rest_framework import serializers
+
+from accounts.serializers import CamelModelSerializer
+from brokers.models import BrokerAccount, Order, Position
+
+# Broker credentials are accepted as an object of strings (apiKey, secretKey, ...), stored
+# encrypted, and never returned: reads only say whether some are set.
+CREDENTIALS_MAX_KEYS = 20
+
+
+class BrokerAccountSerializer(CamelModelSerializer):
+    class Meta:
+        model = BrokerAccount
+        fields = ["id", "name", "broker", "mode", "status", "status_message", "initial_cash"]
+        fields += ["cash", "created_at", "credentials", "has_credentials"]
+        read_only_fields = ["status", "status_message", "cash", "created_at"]
+
+    credentials = serializers.DictField(
+        child=serializers.CharField(max_length=4096, allow_blank=True),
+        write_only=True,
+        required=False,
+        help_text="Broker API credentials; write-only, stored encrypted, never returned.",
+    )
+    has_credentials = serializers.SerializerMethodField()
+
+    def get_has_credentials(self, account: BrokerAccount) -> bool:
+        return bool(account.credentials_encrypted)
+
+    def validate_credentials(self, value: dict) -> dict:
+        if len(value) > CREDENTIALS_MAX_KEYS:
+            raise serializers.ValidationError("Too many credential fields.")
+        return value
+
+    def validate_initial_cash(self, value):
+        if value <= 0:
+            raise serializers.ValidationError("Must be greater than zero.")
+        return value
+
+    def create(self, validated_data):
+        validated_data.setdefault("cash", validated_data.get("initial_cash", 100000))
+        return super().create(validated_data)
+
+
+class OrderSerializer(CamelModelSerializer):
+    class Meta:
+        model = Order
+        fields = ["id", "account_id", "signal_id", "subscription_id", "parent_id", "leg"]
+        fields += ["symbol", "side", "quantity", "order_type", "limit_price", "stop_price"]
+        fields += ["trail_amount", "trail_percent", "time_in_force", "extended_hours"]
+        fields += ["client_order_id", "broker_order_id", "status", "filled_quantity"]
+        fields += ["filled_avg_price", "error", "approval_expires_at", "created_at"]
+        fields += ["submitted_at", "filled_at", "updated_at"]
+        read_only_fields = fields
+
+    account_id = serializers.UUIDField(read_only=True)
+    signal_id = serializers.UUIDField(read_only=True, allow_null=True)
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    parent_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+
+class OrderBriefSerializer(CamelModelSerializer):
+    """An order as a signal's per-account result shows it."""
+
+    class Meta:
+        model = Order
+        fields = ["id", "leg", "symbol", "side", "quantity", "status", "filled_quantity"]
+        fields += ["filled_avg_price", "error"]
+        read_only_fields = fields
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    accountId = serializers.UUIDField(required=False)  # noqa: N815 (query parameter name)
+    signalId = serializers.UUIDField(required=False)  # noqa: N815
+    symbol = serializers.CharField(required=False, max_length=40)
+    since = serializers.DateTimeField(required=False)
+
+
+class PositionSerializer(CamelModelSerializer):
+    class Meta:
+        model = Position
+        fields = ["account_id", "symbol", "quantity", "side", "average_price", "updated_at"]
+        read_only_fields = fields
+
+    account_id = serializers.UUIDField(read_only=True)
+    side = serializers.SerializerMethodField()
+
+    def get_side(self, position: Position) -> str:
+        if position.quantity > 0:
+            return "long"
+        return "short" if position.quantity < 0 else "flat"
+
+
+class PositionFilterSerializer(serializers.Serializer):
+    accountId = serializers.UUIDField(required=False)  # noqa: N815
+    symbol = serializers.CharField(required=False, max_length=40)

@@ -1,0 +1,32 @@
+"""/api/v1/signals/: the signal log (list with filters) and each signal's outcome."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import viewsets
+
+from accounts.permissions import TenantScopedMixin, filter_params
+from signals.models import Signal
+from signals.serializers import SignalDetailSerializer, SignalFilterSerializer, SignalSerializer
+
+FILTER_LOOKUPS = {
+    "status": "status",
+    "ticker": "ticker__iexact",
+    "dialect": "dialect",
+    "since": "received_at__gte",
+    "accountId": "account_id",
+    "webhookId": "webhook_id",
+}
+
+
+@extend_schema_view(list=extend_schema(parameters=[SignalFilterSerializer]))
+class SignalViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    model = Signal
+
+    def get_serializer_class(self):
+        return SignalDetailSerializer if self.action == "retrieve" else SignalSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().order_by("-received_at")
+        if self.action != "list":
+            return queryset
+        params = filter_params(SignalFilterSerializer, self.request)
+        return queryset.filter(**{FILTER_LOOKUPS[k]: v for k, v in params.items()})

@@ -1,0 +1,177 @@
+import ipaddress
+
+from rest_framework import serializers
+
+from accounts.serializers import CamelModelSerializer, OrgRelatedField
+from strategies.models import Strategy
+from webhooks.models import Webhook
+from webhooks.services import webhook_url
+
+LIST_MAX = 200
+
+
+class WebhookSerializer(CamelModelSerializer):
+    """A webhook's settings. ``url`` carries the secret password, so it is shown only to
+    those who may manage webhooks (admin/owner, or a key with the manage scope)."""
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "name", "strategy_id", "enabled", "asset_class"]
+        fields += ["limit_to_tradingview", "limit_to_trendspider", "allowed_ips"]
+        fields += ["allowed_tickers", "duplicate_window_seconds", "url", "created_at"]
+        fields += ["password_rotated_at"]
+        read_only_fields = ["created_at", "password_rotated_at"]
+        extra_kwargs = {
+            "duplicate_window_seconds": {"min_value": 0, "max_value": 3600},
+            "asset_class": {"required": False},
+        }
+
+    strategy_id = OrgRelatedField(source="strategy", queryset=Strategy.objects.all())
+    limit_to_tradingview = serializers.BooleanField(required=False)
+    limit_to_trendspider = serializers.BooleanField(required=False)
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        max_length=LIST_MAX,
+        help_text="IP addresses or CIDR networks allowed to post; empty = any.",
+    )
+    allowed_tickers = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        max_length=LIST_MAX,
+        help_text="Tickers this webhook accepts; empty = any.",
+    )
+    url = serializers.SerializerMethodField(
+        help_text="The webhook URL including its password; only shown to managers."
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["limitToTradingView"] = fields.pop("limitToTradingview")
+        fields["limitToTrendSpider"] = fields.pop("limitToTrendspider")
+        return fields
+
+    def get_url(self, webhook: Webhook) -> str | None:
+        return webhook_url(webhook=webhook) if self.context.get("show_url") else None
+
+    def validate_allowed_ips(self, values: list[str]) -> list[str]:
+        networks, bad = [], []
+        for value in values:
+            try:
+                networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+            except ValueError:
+                bad.append(value)
+        if bad:
+            raise serializers.ValidationError(
+                f"Not an IP address or CIDR network: {', '.join(bad)}"
+            )
+        return sorted(set(networks), key=networks.index)
+
+    def validate_allowed_tickers(self, values: list[str]) -> list[str]:
+        tickers = [value.strip().upper() for value in values]
+        if any(not ticker for ticker in tickers):
+            raise serializers.ValidationError("Tickers may not be empty.")
+        return sorted(set(tickers), key=tickers.index)
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None:
+            organization = self.organization
+            if Webhook.objects.for_org(organization).count() >= organization.max_webhooks:
+                raise serializers.ValidationError(
+                    f"Your plan allows at most {organization.max_webhooks} webhooks."
+                )
+        return attrs
+
+
+class WebhookUrlSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.CharField(help_text="The new URL; the previous one stops working.")
+
+
+# The UTM ingest endpoint's bodies, for the OpenAPI schema only: the view parses the raw
+# body itself (webhooks.utm) so it can list every bad field at once in UTM's envelope.
+
+
+class UtmExitRuleSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["PERCENT", "PRICE", "AMOUNT"])
+    value = serializers.FloatField(min_value=0, help_text="Greater than 0.")
+
+
+class UtmExitRulesSerializer(serializers.Serializer):
+    stopLoss = UtmExitRuleSerializer(required=False)  # noqa: N815 (the seed's field name)
+    takeProfit = UtmExitRuleSerializer(required=False)  # noqa: N815
+
+
+class UtmSignalRequestSerializer(serializers.Serializer):
+    symbol = serializers.CharField(max_length=40, help_text='Stock symbol (e.g., "AAPL").')
+    action = serializers.ChoiceField(
+        choices=["openLong", "openShort", "closeLong", "closeShort"]
+        + ["reverseToLong", "reverseToShort"]
+    )
+    accountId = serializers.CharField(help_text="Target account ID.")  # noqa: N815
+    quantity = serializers.FloatField(required=False, help_text="Read as quantityType says.")
+    quantityType = serializers.ChoiceField(  # noqa: N815
+        choices=["FIXED", "PERCENT_EQUITY", "DOLLAR_AMOUNT", "PERCENT_POSITION"],
+        required=False,
+        help_text="Default FIXED.",
+    )
+    orderType = serializers.ChoiceField(  # noqa: N815
+        choices=["MARKET", "LIMIT", "STOP", "STOP_LIMIT"],
+        required=False,
+        help_text="Default MARKET.",
+    )
+    limitPrice = serializers.FloatField(  # noqa: N815
+        required=False, help_text="Required for LIMIT and STOP_LIMIT."
+    )
+    stopPrice = serializers.FloatField(  # noqa: N815
+        required=False, help_text="Required for STOP and STOP_LIMIT."
+    )
+    timeInForce = serializers.ChoiceField(  # noqa: N815
+        choices=["DAY", "GTC", "IOC", "FOK"], required=False, help_text="Default DAY."
+    )
+    exitRules = UtmExitRulesSerializer(required=False)  # noqa: N815
+    strategyId = serializers.CharField(required=False, help_text="Associated strategy.")  # noqa: N815
+    comment = serializers.CharField(required=False, max_length=500)
+    clientSignalId = serializers.CharField(  # noqa: N815
+        required=False,
+        max_length=200,
+        help_text="TradeRelay extension: idempotency key in the body (the Idempotency-Key "
+        "header takes precedence). A repeat returns the first answer.",
+    )
+    price = serializers.FloatField(
+        required=False,
+        help_text="TradeRelay extension: reference price for sizing and paper fills.",
+    )
+
+
+class UtmAcceptedSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    signalId = serializers.UUIDField()  # noqa: N815
+    status = serializers.ChoiceField(choices=["PENDING"])
+    message = serializers.CharField()
+    logId = serializers.UUIDField()  # noqa: N815
+
+
+class UtmErrorDetailSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UtmErrorSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    error = serializers.ChoiceField(
+        choices=[
+            "INVALID_API_KEY",
+            "VALIDATION_ERROR",
+            "ACCOUNT_NOT_FOUND",
+            "MODE_MISMATCH",
+            "RATE_LIMIT_EXCEEDED",
+            "ORGANIZATION_SUSPENDED",
+            "METHOD_NOT_ALLOWED",
+        ]
+    )
+    message = serializers.CharField()
+    details = UtmErrorDetailSerializer(many=True)
+    logId = serializers.UUIDField(  # noqa: N815
+        required=False, help_text="The signal log row; absent when the key was not valid."
+    )
