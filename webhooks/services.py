@@ -1,13 +1,39 @@
+import functools
 import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.crypto import decrypt_text, encrypt_text
 from accounts.models import Organization
-from accounts.services import secret_digest
+from accounts.services import secret_digest, secret_matches
+from brokers.instruments import instrument_asset_classes
+from signals.models import Signal
+from signals.services import (
+    body_digest,
+    signal_duplicate_claim,
+    signal_duplicate_release,
+    signal_enqueue,
+    signal_log,
+)
 from strategies.models import Strategy
+from webhooks.ingress import (
+    BodyTooLarge,
+    EmptyBody,
+    MalformedJson,
+    client_ip,
+    decode_json,
+    ip_in,
+    rate_limit_is_over,
+    rate_limit_retry_after,
+    read_body,
+)
 from webhooks.models import Webhook
+from webhooks.selectors import webhook_get_for_ingest
+from webhooks.traderspost import MESSAGES, Parsed, WebhookRejected, parse
 
 
 def _new_password() -> str:
@@ -46,3 +72,206 @@ def webhook_password(*, webhook: Webhook) -> str:
 def webhook_url(*, webhook: Webhook, base_url: str | None = None) -> str:
     base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
     return f"{base}/trading/webhook/{webhook.id}/{webhook_password(webhook=webhook)}"
+
+
+# --- Ingestion: POST /trading/webhook/<uuid>/<password> (the TradersPost dialect) --------
+
+TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
+TRENDSPIDER_IPS = ("3.12.143.24",)
+NOT_FOUND_BODY = {"success": False, "messageCode": "not-found", "message": MESSAGES["not-found"]}
+
+
+@dataclass
+class Answer:
+    """What the view sends back: status, JSON body, and Retry-After for a 429."""
+
+    status: int
+    body: dict
+    retry_after: int | None = None
+
+
+@dataclass
+class _Request:
+    """One webhook request as it moves through the checks (what the log row needs)."""
+
+    http: Any
+    webhook: Webhook
+    ip: str | None
+    received_at: Any
+    raw: bytes = b""
+    too_large: bool = False
+    data: Any = None
+
+
+def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
+    """Run one request through the checks in their documented order (docs/webhooks.md):
+    method, webhook, password, state, rate, source IP, JSON, then the body fields. Every
+    request that names a known webhook leaves exactly one Signal row."""
+    received_at = timezone.now()
+    webhook = webhook_get_for_ingest(webhook_id=webhook_id)
+    if request.method != "POST" and webhook is None:
+        return _error_answer(WebhookRejected("post-required"), log_id=None)
+    if webhook is None:
+        return Answer(404, dict(NOT_FOUND_BODY))
+    ctx = _Request(http=request, webhook=webhook, ip=client_ip(request), received_at=received_at)
+    try:
+        ctx.raw = read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
+    except BodyTooLarge:
+        ctx.too_large = True
+    try:
+        if request.method != "POST":
+            raise WebhookRejected("post-required")
+        _check_access(ctx, password)
+        parsed = _parse_body(ctx)
+    except WebhookRejected as rejected:
+        row = _log(ctx, status=Signal.Status.REJECTED, code=rejected.code, message=rejected.message)
+        return _error_answer(rejected, log_id=row.log_id)
+    return _accept(ctx, parsed)
+
+
+def _error_answer(rejected: WebhookRejected, *, log_id) -> Answer:
+    body: dict = {"success": False}
+    if log_id is not None:
+        body["logId"] = str(log_id)
+    body |= {"messageCode": rejected.code, "message": rejected.message}
+    return Answer(rejected.status, body, rejected.retry_after)
+
+
+def _check_access(ctx: _Request, password: str) -> None:
+    _check_password(ctx, password)
+    if not ctx.webhook.organization.is_active:
+        raise WebhookRejected("organization-suspended")
+    if not ctx.webhook.enabled:
+        raise WebhookRejected("webhook-disabled")
+    _check_rate(ctx)
+    _check_source(ctx)
+
+
+def _password_counters(ctx: _Request) -> tuple[tuple[str, str], ...]:
+    # Per webhook and per source IP (across webhooks): a guesser rotating webhooks or IPs
+    # still hits one of them.
+    return (
+        ("webhook-bad-password", str(ctx.webhook.id)),
+        ("webhook-bad-password-ip", ctx.ip or "unknown"),
+    )
+
+
+def _check_password(ctx: _Request, password: str) -> None:
+    rate = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
+    for group, key in _password_counters(ctx):
+        retry = rate_limit_is_over(ctx.http, group=group, key=key, rate=rate)
+        if retry:
+            raise WebhookRejected("too-many-requests", status=429, retry_after=retry)
+    if secret_matches(password, ctx.webhook.password_digest):
+        return
+    for group, key in _password_counters(ctx):
+        rate_limit_retry_after(ctx.http, group=group, key=key, rate=rate)
+    raise WebhookRejected("invalid-password")
+
+
+def _check_rate(ctx: _Request) -> None:
+    org = ctx.webhook.organization
+    per_minute = org.webhook_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
+    per_hour = org.webhook_rate_per_hour or settings.WEBHOOK_RATE_PER_HOUR
+    for group, rate in (("webhook-minute", f"{per_minute}/m"), ("webhook-hour", f"{per_hour}/h")):
+        retry = rate_limit_retry_after(ctx.http, group=group, key=str(ctx.webhook.id), rate=rate)
+        if retry:
+            raise WebhookRejected("too-many-requests", status=429, retry_after=retry)
+
+
+def _check_source(ctx: _Request) -> None:
+    webhook = ctx.webhook
+    restrictions = []
+    if webhook.limit_to_tradingview:
+        restrictions.append(("not-trading-view", TRADINGVIEW_IPS))
+    if webhook.limit_to_trendspider:
+        restrictions.append(("not-trend-spider", TRENDSPIDER_IPS))
+    if webhook.allowed_ips:
+        restrictions.append(("invalid-ip-address", tuple(webhook.allowed_ips)))
+    # Several restrictions widen each other (TradingView or my server); the answer names
+    # the first one configured.
+    if restrictions and not any(ip_in(ctx.ip, ips) for _, ips in restrictions):
+        raise WebhookRejected(restrictions[0][0])
+
+
+def _parse_body(ctx: _Request) -> Parsed:
+    if ctx.too_large:
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        raise WebhookRejected(
+            "invalid-payload", f"The payload is too large: at most {limit} bytes are accepted."
+        )
+    try:
+        ctx.data = decode_json(ctx.raw)
+    except EmptyBody:
+        raise WebhookRejected("empty-json")
+    except MalformedJson:
+        raise WebhookRejected("malformed-json")
+    return parse(ctx.data, check_ticker=functools.partial(_check_ticker, ctx.webhook))
+
+
+def _check_ticker(webhook: Webhook, symbol: str) -> None:
+    allowed = webhook.allowed_tickers
+    if allowed and symbol not in {str(t).strip().upper() for t in allowed}:
+        raise WebhookRejected("unsupported-ticker")
+    classes = instrument_asset_classes(symbol=symbol)
+    if not classes:
+        raise WebhookRejected("ticker-does-not-exist")
+    if webhook.asset_class not in classes:
+        raise WebhookRejected("invalid-asset-class")
+
+
+def _accept(ctx: _Request, parsed: Parsed) -> Answer:
+    digest = body_digest(ctx.raw)
+    scope = str(ctx.webhook.id)
+    new_id = uuid.uuid4()
+    first_id = signal_duplicate_claim(
+        scope=scope,
+        body_hash=digest,
+        window_seconds=ctx.webhook.duplicate_window_seconds,
+        signal_id=new_id,
+    )
+    fields = {"body_hash": digest, "payload": parsed.payload, "intent": parsed.intent.to_json()}
+    if first_id is not None:
+        row = _log(
+            ctx,
+            status=Signal.Status.DUPLICATE,
+            message=f"Duplicate of signal {first_id} (same body within the duplicate window).",
+            duplicate_of_id=first_id,
+            **fields,
+        )
+        signal_id = first_id
+    else:
+        try:
+            row = _log(ctx, status=Signal.Status.PENDING, id=new_id, **fields)
+        except Exception:
+            signal_duplicate_release(scope=scope, body_hash=digest, signal_id=new_id)
+            raise
+        signal_enqueue(signal_id=row.id)
+        signal_id = row.id
+    body = {"success": True, "id": str(signal_id), "logId": str(row.log_id)}
+    return Answer(200, body | {"payload": parsed.payload})
+
+
+def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fields) -> Signal:
+    data = ctx.data if isinstance(ctx.data, dict) else {}
+    fields.setdefault("payload", data or None)
+    return signal_log(
+        organization=ctx.webhook.organization,
+        dialect=Signal.Dialect.TRADERSPOST,
+        status=status,
+        raw_body=ctx.raw,
+        webhook=ctx.webhook,
+        strategy_id=ctx.webhook.strategy_id,
+        received_at=ctx.received_at,
+        source_ip=ctx.ip,
+        content_type=ctx.http.META.get("CONTENT_TYPE", ""),
+        ticker=_text(data.get("ticker")),
+        action=_text(data.get("action")),
+        message_code=code,
+        message=message,
+        **fields,
+    )
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
