@@ -83,6 +83,8 @@ class Position(OrgOwnedModel):
     symbol = models.CharField(max_length=40)
     quantity = models.DecimalField(**MONEY, default=Decimal("0"))
     average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    # Profit or loss taken by the closing part of fills, cumulative over the row's life.
+    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -114,6 +116,8 @@ class Order(OrgOwnedModel):
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", "Pending approval"
         NEW = "new", "New"
+        # A bracket leg waiting for its parent to fill (Alpaca's word for it).
+        HELD = "held", "Held"
         SUBMITTED = "submitted", "Submitted"
         OPEN = "open", "Open"
         PARTIALLY_FILLED = "partially_filled", "Partially filled"
@@ -170,3 +174,89 @@ class Order(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol} ({self.status})"
+
+
+OPEN_ORDER_STATUSES = (
+    Order.Status.NEW,
+    Order.Status.SUBMITTED,
+    Order.Status.HELD,
+    Order.Status.OPEN,
+    Order.Status.PARTIALLY_FILLED,
+)
+TERMINAL_ORDER_STATUSES = (
+    Order.Status.FILLED,
+    Order.Status.CANCELED,
+    Order.Status.REJECTED,
+    Order.Status.EXPIRED,
+    Order.Status.FAILED,
+)
+
+
+class PaperPrice(OrgOwnedModel):
+    """The paper broker's market: per organization, the last price a signal carried for a
+    symbol (or a fill price where none was known)."""
+
+    symbol = models.CharField(max_length=40)
+    price = models.DecimalField(**MONEY)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "symbol"], name="uniq_paper_price")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.price}"
+
+
+class PaperOrder(OrgOwnedModel):
+    """The paper broker's own book: what it was asked to do, independent of our Order
+    rows (it plays a remote broker; only client_order_id links the two)."""
+
+    class Status(models.TextChoices):
+        HELD = "held", "Held (bracket leg waiting for its parent)"
+        OPEN = "open", "Open (resting)"
+        FILLED = "filled", "Filled"
+        CANCELED = "canceled", "Canceled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        BrokerAccount, on_delete=models.CASCADE, related_name="paper_orders"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="legs"
+    )
+    leg = models.CharField(max_length=12, blank=True, default="")
+    client_order_id = models.CharField(max_length=128)
+    symbol = models.CharField(max_length=40)
+    side = models.CharField(max_length=4, choices=Order.Side.choices)
+    quantity = models.DecimalField(**MONEY)
+    order_type = models.CharField(max_length=14, choices=Order.Type.choices)
+    time_in_force = models.CharField(max_length=4, default="day")
+    limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_price = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    trail_percent = models.DecimalField(**MONEY, null=True, blank=True)
+    # Trailing stops: the best price seen since the order went live (Alpaca's "hwm").
+    high_water_mark = models.DecimalField(**MONEY, null=True, blank=True)
+    # Stop-limit orders become limit orders once their stop is crossed.
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    filled_quantity = models.DecimalField(**MONEY, default=Decimal("0"))
+    filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    filled_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Idempotent submission is this constraint, not a lookup that two workers race.
+            models.UniqueConstraint(
+                fields=["account", "client_order_id"], name="uniq_paper_order_client_id"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "symbol", "status"])]
+
+    def __str__(self) -> str:
+        return f"paper {self.side} {self.quantity} {self.symbol} ({self.status})"

@@ -3,8 +3,10 @@ calls to outside HTTP APIs live only in adapters."""
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -94,6 +96,34 @@ class OrderUpdate:
     filled_quantity: Decimal = Decimal("0")
     filled_avg_price: Decimal | None = None
     error: str = ""
+    filled_at: datetime | None = None
+    # A bracket leg describes itself, so order_apply_update can record a leg the pipeline
+    # never created (the broker made it when the parent was placed).
+    leg: str = ""  # "", take_profit, stop_loss
+    parent_client_order_id: str = ""
+    symbol: str = ""
+    side: str = ""
+    quantity: Decimal | None = None
+    order_type: str = ""
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    # The bracket legs created with this order (submit_order / get_order of a parent).
+    legs: tuple[OrderUpdate, ...] = ()
+
+
+LEG_SUFFIXES = {"take_profit": "tp", "stop_loss": "sl"}
+MAX_CLIENT_ORDER_ID = 128  # Alpaca's limit, and Order.client_order_id's
+
+
+def bracket_leg_client_order_id(parent_client_order_id: str, leg: str) -> str:
+    """The deterministic client order id of a bracket leg ("take_profit" / "stop_loss"),
+    always within the 128 characters brokers accept."""
+    suffix = LEG_SUFFIXES[leg]
+    candidate = f"{parent_client_order_id}-{suffix}"
+    if len(candidate) <= MAX_CLIENT_ORDER_ID:
+        return candidate
+    digest = hashlib.sha256(parent_client_order_id.encode()).hexdigest()[:48]
+    return f"{digest}-{suffix}"
 
 
 class BrokerAdapter(ABC):
@@ -104,7 +134,8 @@ class BrokerAdapter(ABC):
     def get_account(self) -> AccountSnapshot: ...
 
     @abstractmethod
-    def get_position(self, symbol: str) -> BrokerPosition | None: ...
+    def get_position(self, symbol: str) -> BrokerPosition | None:
+        """The open position in ``symbol``, or None when flat."""
 
     @abstractmethod
     def get_quote(self, symbol: str) -> Quote | None: ...

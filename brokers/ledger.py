@@ -1,0 +1,66 @@
+"""The paper broker's books: cash and positions moved by fills.
+
+Callers hold the account row lock (``select_for_update``) for the whole transaction, so a
+fill is applied once and no concurrent fill is lost; the position row is locked too, for
+anyone who updates positions without the account lock.
+"""
+
+from decimal import Decimal
+
+from django.utils import timezone
+
+from brokers.models import BrokerAccount, Position
+
+MONEY_STEP = Decimal("0.00000001")  # MONEY's 8 decimal places
+ZERO = Decimal("0")
+
+
+def position_after_fill(
+    *, quantity: Decimal, average_price: Decimal, delta: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(quantity, average price, realized P&L) after a signed fill ``delta`` at ``price``.
+
+    Adding on the open side averages the price in; reducing keeps the average and
+    realizes the closed part; crossing zero (a flip) realizes the whole old position and
+    opens the rest at the fill price."""
+    if quantity == 0 or (quantity > 0) == (delta > 0):
+        new_quantity = quantity + delta
+        total = abs(quantity) * average_price + abs(delta) * price
+        return new_quantity, _money(total / abs(new_quantity)), ZERO
+    closed = min(abs(delta), abs(quantity))
+    direction = 1 if quantity > 0 else -1
+    realized = _money(closed * (price - average_price) * direction)
+    new_quantity = quantity + delta
+    if new_quantity == 0:
+        return new_quantity, ZERO, realized
+    if (new_quantity > 0) == (quantity > 0):
+        return new_quantity, average_price, realized
+    return new_quantity, price, realized
+
+
+def ledger_apply_fill(
+    *, account: BrokerAccount, symbol: str, side: str, quantity: Decimal, price: Decimal
+) -> Position:
+    """Move cash and the position for one fill. ``account`` must be locked by the caller."""
+    position, _ = Position.objects.select_for_update().get_or_create(
+        account=account,
+        symbol=symbol,
+        defaults={"organization_id": account.organization_id},
+    )
+    delta = quantity if side == "buy" else -quantity
+    new_quantity, average, realized = position_after_fill(
+        quantity=position.quantity, average_price=position.average_price, delta=delta, price=price
+    )
+    position.quantity = new_quantity
+    position.average_price = average
+    position.realized_pnl += realized
+    position.updated_at = timezone.now()
+    position.save(update_fields=["quantity", "average_price", "realized_pnl", "updated_at"])
+    # Buying spends cash, selling (short sales included) brings it in.
+    account.cash = _money(account.cash - delta * price)
+    account.save(update_fields=["cash"])
+    return position
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(MONEY_STEP)

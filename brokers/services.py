@@ -1,0 +1,175 @@
+"""Writes on broker data: bringing our Order rows in line with what a broker reports, and
+the paper account's reset."""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.adapters import get_adapter
+from brokers.adapters.base import BrokerError, OrderUpdate
+from brokers.adapters.paper import paper_orders_cancel_all
+from brokers.models import (
+    TERMINAL_ORDER_STATUSES,
+    BrokerAccount,
+    Order,
+    Position,
+)
+
+logger = logging.getLogger(__name__)
+
+# How far along an order is; an update never moves an order backwards (a late or
+# redelivered "open" after a "filled" changes nothing).
+_PROGRESS = {
+    Order.Status.PENDING_APPROVAL: 0,
+    Order.Status.NEW: 1,
+    Order.Status.SUBMITTED: 2,
+    Order.Status.HELD: 3,
+    Order.Status.OPEN: 4,
+    Order.Status.PARTIALLY_FILLED: 5,
+}
+_TERMINAL = 9
+# Orders a broker has (or may have) seen and not finished.
+AT_BROKER = (
+    Order.Status.SUBMITTED,
+    Order.Status.HELD,
+    Order.Status.OPEN,
+    Order.Status.PARTIALLY_FILLED,
+)
+
+
+def order_apply_update(*, update: OrderUpdate, account: BrokerAccount | None = None):
+    """Apply a broker's report to our Order with that client_order_id (and its bracket
+    legs), idempotently. Returns the Order, or None when we have no such order."""
+    with transaction.atomic():
+        orders = Order.objects.select_for_update().filter(client_order_id=update.client_order_id)
+        if account is not None:
+            orders = orders.filter(account=account)
+        order = orders.first() or _order_adopt_leg(update=update, account=account)
+        if order is None:
+            logger.warning("Broker update for unknown order %s", update.client_order_id)
+            return None
+        if _is_progress(order, update):
+            _order_set_fields(order, update)
+        for leg in update.legs:
+            order_apply_update(update=leg, account=account or order.account)
+    return order
+
+
+def _is_progress(order: Order, update: OrderUpdate) -> bool:
+    if update.status not in Order.Status.values:
+        logger.warning("Unknown order status %r from the broker", update.status)
+        return False
+    current = _rank(order.status)
+    if current == _TERMINAL:
+        return False
+    incoming = _rank(update.status)
+    if incoming > current:
+        return True
+    return incoming == current and update.filled_quantity > order.filled_quantity
+
+
+def _rank(status: str) -> int:
+    return _TERMINAL if status in TERMINAL_ORDER_STATUSES else _PROGRESS[status]
+
+
+def _order_set_fields(order: Order, update: OrderUpdate) -> None:
+    now = timezone.now()
+    order.status = update.status
+    if update.broker_order_id:
+        order.broker_order_id = update.broker_order_id
+    order.filled_quantity = max(order.filled_quantity, update.filled_quantity)
+    if update.filled_avg_price is not None:
+        order.filled_avg_price = update.filled_avg_price
+    if update.error:
+        order.error = update.error
+    if update.status == Order.Status.FILLED and order.filled_at is None:
+        order.filled_at = update.filled_at or now
+    if order.submitted_at is None and update.status != Order.Status.NEW:
+        order.submitted_at = now
+    order.save()
+
+
+def _order_adopt_leg(*, update: OrderUpdate, account: BrokerAccount | None) -> Order | None:
+    """A bracket leg the broker created with its parent: record it as our child Order.
+    If the pipeline already made a row for that leg, it takes the broker's client id."""
+    if not update.leg or not update.parent_client_order_id:
+        return None
+    parents = Order.objects.filter(client_order_id=update.parent_client_order_id)
+    if account is not None:
+        parents = parents.filter(account=account)
+    parent = parents.first()
+    if parent is None:
+        return None
+    planned = parent.children.select_for_update().filter(leg=update.leg).first()
+    if planned is not None:
+        planned.client_order_id = update.client_order_id
+        planned.save(update_fields=["client_order_id", "updated_at"])
+        return planned
+    try:
+        with transaction.atomic():
+            return Order.objects.create(**_leg_fields(parent, update))
+    except IntegrityError:  # a concurrent update adopted it first
+        return Order.objects.select_for_update().get(client_order_id=update.client_order_id)
+
+
+def _leg_fields(parent: Order, update: OrderUpdate) -> dict:
+    return {
+        "organization_id": parent.organization_id,
+        "account_id": parent.account_id,
+        "signal_id": parent.signal_id,
+        "subscription_id": parent.subscription_id,
+        "parent": parent,
+        "leg": update.leg,
+        "symbol": update.symbol or parent.symbol,
+        "side": update.side or ("sell" if parent.side == "buy" else "buy"),
+        "quantity": update.quantity if update.quantity is not None else parent.quantity,
+        "order_type": update.order_type or Order.Type.LIMIT,
+        "limit_price": update.limit_price,
+        "stop_price": update.stop_price,
+        "time_in_force": parent.time_in_force,
+        "client_order_id": update.client_order_id,
+        "status": Order.Status.NEW,
+    }
+
+
+def account_cancel_open_orders(*, account: BrokerAccount, symbol: str) -> int:
+    """Cancel the account's open orders in ``symbol`` at its broker, then bring our rows
+    in line with what the broker now reports for each."""
+    canceled = get_adapter(account).cancel_open_orders(symbol)
+    order_sync_open(account=account, symbol=symbol)
+    return canceled
+
+
+def order_sync_open(*, account: BrokerAccount, symbol: str | None = None) -> int:
+    """Ask the broker for the state of each of our orders it has not finished; apply it."""
+    adapter = get_adapter(account)
+    orders = Order.objects.filter(account=account, status__in=AT_BROKER)
+    if symbol is not None:
+        orders = orders.filter(symbol=symbol)
+    synced = 0
+    for client_order_id in orders.values_list("client_order_id", flat=True):
+        update = adapter.get_order(client_order_id)
+        if update is not None and order_apply_update(update=update, account=account):
+            synced += 1
+    return synced
+
+
+def paper_account_reset(*, account: BrokerAccount) -> BrokerAccount:
+    """Start the paper account over: resting orders canceled, positions cleared, cash back
+    to its initial amount. Our own open orders of the account end as canceled too."""
+    if account.broker != BrokerAccount.Broker.PAPER:
+        raise BrokerError("Only paper accounts can be reset.")
+    with transaction.atomic():
+        locked = BrokerAccount.objects.select_for_update().get(pk=account.pk)
+        paper_orders_cancel_all(account=locked, reason="Canceled: paper account reset.")
+        Position.objects.filter(account=locked).delete()
+        locked.cash = locked.initial_cash
+        locked.save(update_fields=["cash"])
+        Order.objects.filter(account=locked, status__in=AT_BROKER).update(
+            status=Order.Status.CANCELED,
+            error="Canceled: paper account reset.",
+            updated_at=timezone.now(),
+        )
+    account.cash = locked.cash
+    return locked
