@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.factories import InstrumentFactory, StrategyFactory
+from webhooks.services import webhook_create, webhook_password
+
+SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "traderspost.json").read_text())
+CLIENT_IP = "203.0.113.7"
+
+# The few instruments these tests need (the full fixture is tested in test_instruments).
+INSTRUMENTS = [
+    ("AMD", "stock"),
+    ("SQ", "stock"),
+    ("TSLA", "stock"),
+    ("AAPL", "stock"),
+    ("SPY", "stock"),
+    ("NQ", "future"),
+    ("ES", "future"),
+    ("MNQ", "future"),
+    ("BTCUSD", "crypto"),
+]
+
+
+@pytest.fixture
+def instruments(db):
+    return [InstrumentFactory(symbol=s, asset_class=c) for s, c in INSTRUMENTS]
+
+
+@pytest.fixture
+def make_webhook(org, instruments):
+    """A webhook of ``org`` with the given settings, and its full URL path."""
+
+    def make(organization=None, **settings_fields):
+        organization = organization or org
+        strategy = StrategyFactory(organization=organization)
+        webhook = webhook_create(
+            organization=organization, strategy=strategy, name="hook", **settings_fields
+        )
+        return webhook, webhook_path(webhook)
+
+    return make
+
+
+def webhook_path(webhook, password=None):
+    password = webhook_password(webhook=webhook) if password is None else password
+    return f"/trading/webhook/{webhook.id}/{password}"
+
+
+@pytest.fixture
+def webhook(make_webhook):
+    return make_webhook()
+
+
+@pytest.fixture
+def send(client, django_capture_on_commit_callbacks):
+    """POST ``body`` (dict -> JSON text, str/bytes as is) the way TradingView does: as
+    text/plain unless told otherwise, from CLIENT_IP unless told otherwise.
+
+    The after-commit callbacks (the enqueue of process_signal) are captured, not run, and
+    attached as ``response.enqueued``: these tests are about ingestion, not processing."""
+
+    def post(path, body, *, content_type="text/plain", ip=CLIENT_IP, method="post", **extra):
+        data = json.dumps(body) if isinstance(body, dict | list) else body
+        if method == "get":  # a GET carries its body nowhere the test client can put it
+            extra["QUERY_STRING"] = "x=1"
+            data = None
+        with django_capture_on_commit_callbacks() as callbacks:
+            response = getattr(client, method)(
+                path, data=data, content_type=content_type, REMOTE_ADDR=ip, **extra
+            )
+        response.enqueued = callbacks
+        return response
+
+    return post
+
+
+def assert_schema(response):
+    """The answer matches the spec's response schema for its status."""
+    body = response.json()
+    if response.status_code == 200:
+        jsonschema.validate(body, SCHEMAS["200"])
+    elif response.status_code == 404:
+        jsonschema.validate(body, SCHEMAS["404"])
+    else:
+        schema = json.loads(json.dumps(SCHEMAS["400"]))
+        # Our documented extensions of the spec's list (docs/webhooks.md).
+        schema["properties"]["messageCode"]["enum"] += [
+            "too-many-requests",
+            "webhook-disabled",
+            "organization-suspended",
+        ]
+        jsonschema.validate(body, schema)
+    return body
