@@ -98,6 +98,10 @@ class SignalResult(OrgOwnedModel):
     account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.CASCADE)
     status = models.CharField(max_length=16, choices=Status.choices)
     reason = models.TextField(blank=True, default="")
+    # What the pipeline needs to (re)submit this account's orders later (after a crash or an
+    # approval) that the Order rows do not hold: the signal's reference price and each
+    # leg's bracket (take profit / stop loss) spec.
+    plan = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -171,8 +171,13 @@ def _signal_quantity(intent: SignalIntent, settings) -> tuple[Decimal, str] | No
     return None
 
 
+def _plain(value: Decimal) -> Decimal:
+    # 20.00000000 read back from the database is 20 to a person and to a broker.
+    return value.quantize(Decimal("1")) if value == value.to_integral_value() else value.normalize()
+
+
 def exit_quantity(*, kind: str, intent: SignalIntent, settings, market: Market) -> Decimal:
-    held = abs(market.position)
+    held = _plain(abs(market.position))
     if kind == ALL:
         return held
     signalled = _signal_quantity(intent, settings)
