@@ -52,6 +52,9 @@ class TenantPermission(permissions.BasePermission):
             raise exceptions.NotAuthenticated()
         tenant = request_tenant(request)
         role, scope = view_access(view, request)
+        if tenant.api_key is not None and scope == ApiKey.Scope.READ:
+            # A key that may manage may also read what it manages.
+            return tenant.api_key.has_scope(scope) or tenant.api_key.has_scope(MANAGE[1])
         return tenant.can(role, scope)
 
 

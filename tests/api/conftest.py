@@ -8,6 +8,12 @@ from tests.factories import BrokerAccountFactory
 INGEST = "/api/v1/signals/ingest"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Every matrix test logs people in; PBKDF2's deliberate slowness only costs time here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_key(org):
     """make_key(scopes=..., mode=..., organization=...) -> (ApiKey, raw key)."""
@@ -59,3 +65,52 @@ def session_client():
         return api
 
     return make
+
+
+def make_tenant_objects(organization) -> dict:
+    """One object of every kind the REST API serves, all in ``organization``."""
+    from decimal import Decimal
+
+    from brokers.models import Order, Position
+    from signals.models import Signal, SignalResult
+    from strategies.models import Subscription
+    from tests.factories import StrategyFactory
+    from webhooks.services import webhook_create
+
+    account = BrokerAccountFactory(organization=organization)
+    strategy = StrategyFactory(organization=organization)
+    subscription = Subscription.objects.create(
+        organization=organization, strategy=strategy, account=account
+    )
+    webhook = webhook_create(organization=organization, strategy=strategy, name="hook")
+    key, _ = api_key_create(organization=organization, name="listed key")
+    signal = Signal.objects.create(
+        organization=organization, dialect=Signal.Dialect.UTM, ticker="AAPL", action="openLong"
+    )
+    SignalResult.objects.create(
+        organization=organization, signal=signal, account=account, status="ordered"
+    )
+    order = Order.objects.create(
+        organization=organization,
+        account=account,
+        signal=signal,
+        subscription=subscription,
+        symbol="AAPL",
+        side="buy",
+        quantity=Decimal("10"),
+        client_order_id=f"test-{signal.id}",
+    )
+    position = Position.objects.create(
+        organization=organization, account=account, symbol="AAPL", quantity=Decimal("-5")
+    )
+    return {
+        "accounts": account,
+        "strategies": strategy,
+        "subscriptions": subscription,
+        "webhooks": webhook,
+        "api-keys": key,
+        "signals": signal,
+        "orders": order,
+        "positions": position,
+        "spare-account": BrokerAccountFactory(organization=organization),
+    }
