@@ -154,6 +154,10 @@ class UserAdmin(DjangoUserAdmin):
     ]
     inlines = [UserMembershipInline]
 
+    def get_inlines(self, request, obj):
+        # The add form is email + password only, like Django's own user admin.
+        return self.inlines if obj is not None else []
+
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(

@@ -121,10 +121,13 @@ class Command(BaseCommand):
         return f"""
 TradeRelay demo tenant is ready.
 
-  Log in:        {base}/admin/   (operators)   email {info["email"]}   password {info["password"]}
+  Owner login:   email {info["email"]}   password {info["password"]}
   Webhook URL:   {info["webhook_url"]}
   API key:       {info["api_key"]}   (shown once; a re-run issues a new one)
-  Paper account: {info["account_id"]}
+  Paper account: {info["account_id"]}   (100,000 paper cash)
+  API docs:      {base}/api/docs/
+  Health:        {base}/healthz
+  Operators:     python manage.py createsuperuser, then {base}/admin/
 
 Send a first signal (TradersPost dialect):
 

@@ -1,0 +1,145 @@
+"""`manage.py demo`: one JSON object with a fixed set of keys, idempotent, one tenant per
+--org, and a quickstart for people with the webhook URL and a curl command."""
+
+import json
+from decimal import Decimal
+from io import StringIO
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import ApiKey, Membership, Organization, Role, User
+from accounts.services import api_key_authenticate, secret_matches
+from brokers.models import BrokerAccount
+from strategies.models import Strategy, Subscription
+from webhooks.models import Webhook
+
+pytestmark = pytest.mark.django_db
+
+KEYS = {
+    "organization_id",
+    "email",
+    "password",
+    "webhook_url",
+    "webhook_id",
+    "api_key",
+    "account_id",
+    "strategy_id",
+}
+MODELS = [Organization, User, Membership, BrokerAccount, Strategy, Subscription, Webhook]
+
+
+def run_demo(*args) -> str:
+    out = StringIO()
+    call_command("demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def demo_json(*args) -> dict:
+    return json.loads(run_demo("--json", *args))
+
+
+def _counts():
+    return {model.__name__: model.objects.count() for model in MODELS}
+
+
+def test_json_has_exactly_the_documented_keys():
+    info = demo_json()
+    assert set(info) == KEYS
+    assert all(isinstance(value, str) and value for value in info.values())
+
+
+def test_creates_a_working_tenant():
+    info = demo_json("--base-url", "http://demo.test:9000")
+    org = Organization.objects.get(pk=info["organization_id"])
+    user = User.objects.get(email=info["email"])
+    assert user.check_password(info["password"])
+    assert Membership.objects.get(organization=org, user=user).role == Role.OWNER
+
+    account = BrokerAccount.objects.for_org(org).get(pk=info["account_id"])
+    assert (account.broker, account.mode) == ("paper", "paper")
+    assert account.cash == Decimal("100000")
+
+    strategy = Strategy.objects.for_org(org).get(pk=info["strategy_id"])
+    subscription = Subscription.objects.for_org(org).get(strategy=strategy)
+    assert subscription.account == account
+    assert subscription.auto_submit and subscription.enabled
+    assert subscription.allowed_sides == Subscription.Sides.BOTH
+    assert subscription.use_signal_quantity
+    assert subscription.sizing_value == 1
+    assert subscription.entry_order_type == Subscription.OrderType.MARKET
+
+    key = api_key_authenticate(raw=info["api_key"])
+    assert key.organization == org
+    assert sorted(key.scopes) == sorted(ApiKey.ALL_SCOPES)
+
+
+def test_webhook_url_points_at_the_webhook_with_its_password():
+    info = demo_json("--base-url", "http://demo.test:9000/")
+    url = urlsplit(info["webhook_url"])
+    assert (url.scheme, url.netloc) == ("http", "demo.test:9000")
+    prefix, webhook_id, password = url.path.rsplit("/", 2)
+    assert prefix == "/trading/webhook"
+    assert webhook_id == info["webhook_id"]
+    webhook = Webhook.objects.get(pk=webhook_id)
+    assert str(webhook.organization_id) == info["organization_id"]
+    assert str(webhook.strategy_id) == info["strategy_id"]
+    assert secret_matches(password, webhook.password_digest)
+    assert password not in (webhook.password_digest, webhook.password_encrypted)
+
+
+def test_second_run_reuses_everything():
+    first = demo_json()
+    counts = _counts()
+    second = demo_json()
+    for key in KEYS - {"api_key"}:
+        assert second[key] == first[key], key
+    assert _counts() == counts
+
+
+def test_second_run_leaves_exactly_one_active_demo_key():
+    first = demo_json()
+    second = demo_json()
+    assert first["api_key"] != second["api_key"]
+    org = Organization.objects.get(pk=second["organization_id"])
+    active = ApiKey.objects.for_org(org).filter(revoked_at__isnull=True)
+    assert active.count() == 1
+    assert api_key_authenticate(raw=first["api_key"]) is None
+    assert api_key_authenticate(raw=second["api_key"]) == active.get()
+
+
+def test_another_org_is_a_separate_tenant():
+    demo = demo_json()
+    acme = demo_json("--org", "Acme Capital")
+    for key in KEYS:
+        assert acme[key] != demo[key], key
+    assert Organization.objects.count() == 2
+    acme_org = Organization.objects.get(pk=acme["organization_id"])
+    assert acme_org.name == "Acme Capital"
+    assert not BrokerAccount.objects.for_org(acme_org).filter(pk=demo["account_id"]).exists()
+    assert not Membership.objects.filter(organization=acme_org, user__email=demo["email"]).exists()
+
+
+def test_password_survives_a_reset_by_someone_else():
+    info = demo_json()
+    user = User.objects.get(email=info["email"])
+    user.set_password("changed-by-hand-123")
+    user.save()
+    again = demo_json()
+    assert again["password"] == info["password"]
+    user.refresh_from_db()
+    assert user.check_password(info["password"])
+
+
+def test_people_output_has_login_webhook_url_and_curl():
+    text = run_demo("--base-url", "http://127.0.0.1:8123")
+    webhook = Webhook.objects.get()
+    org = webhook.organization
+    owner = Membership.objects.get(organization=org).user
+    assert owner.email in text
+    assert f"http://127.0.0.1:8123/trading/webhook/{webhook.id}/" in text
+    curl_lines = [line for line in text.splitlines() if "curl -X POST" in line]
+    assert any(f"/trading/webhook/{webhook.id}/" in line for line in curl_lines)
+    assert '"ticker": "AAPL"' in text
+    assert not text.lstrip().startswith("{")
