@@ -82,6 +82,11 @@ class PaperAdapter(BrokerAdapter):
 
     def submit_order(self, request: OrderRequest) -> OrderUpdate:
         _validate(request)
+        organization_id = self.account.organization_id
+        # The market price is written outside the account's transaction: no worker ever
+        # holds the account lock while queuing on the organization's one price row.
+        if request.reference_price is not None and request.reference_price > 0:
+            _price_set(organization_id, request.symbol, request.reference_price)
         with transaction.atomic():
             account = _lock_account(self.account.pk)
             existing = _find(account, request.client_order_id)
@@ -90,9 +95,11 @@ class PaperAdapter(BrokerAdapter):
             order = _book(account, request)
             if order is None:  # lost an insert race the account lock did not cover
                 return order_to_update(_find(account, request.client_order_id), with_legs=True)
-            _execute_new(account, order, request)
+            last = _execute_new(account, order, request)
             self.account.cash = account.cash
-            return order_to_update(order, with_legs=True)
+        if last is None and order.filled_avg_price is not None:
+            _price_set(organization_id, order.symbol, order.filled_avg_price)
+        return order_to_update(order, with_legs=True)
 
     def cancel_open_orders(self, symbol: str) -> int:
         with transaction.atomic():
@@ -298,24 +305,24 @@ def _stop_loss_fields(bracket: BracketSpec) -> dict:
 # --- execution ----------------------------------------------------------------------------
 
 
-def _execute_new(account: BrokerAccount, order: PaperOrder, request: OrderRequest) -> None:
-    """Fill a just-booked order at once if the market allows, else leave it resting."""
-    if request.reference_price is not None and request.reference_price > 0:
-        _price_set(account.organization_id, order.symbol, request.reference_price)
-        last = request.reference_price
-    else:
+def _execute_new(
+    account: BrokerAccount, order: PaperOrder, request: OrderRequest
+) -> Decimal | None:
+    """Fill a just-booked order at once if the market allows, else leave it resting.
+    Returns the market price it met (None when the organization had none)."""
+    last = request.reference_price
+    if last is None or last <= 0:
         last = paper_price_get(organization_id=account.organization_id, symbol=order.symbol)
     if order.order_type == "market" and last is None:
         raise NoPriceAvailable(order.symbol)  # rolls the booking back: a retry may succeed
     price = _price_now(order, last)
     if price is not None:
         _fill(account, order, price)
-        if last is None:
-            _price_set(account.organization_id, order.symbol, price)
     elif order.time_in_force in IMMEDIATE_ONLY:
         _cancel(order, f"Not marketable; {order.time_in_force} orders do not rest.")
     else:
         order.save()
+    return last
 
 
 def _price_now(order: PaperOrder, last: Decimal | None) -> Decimal | None:
