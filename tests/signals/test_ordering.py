@@ -1,0 +1,73 @@
+"""Arrival order under concurrency: an open and a close sent milliseconds apart, picked up
+by two workers at once, are still executed open-then-close."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from brokers.models import Order, Position
+from signals.models import Signal, SignalResult
+from signals.pipeline import signal_process
+from tests.factories import SubscriptionFactory
+from tests.signals.adapters import SlowAdapter, use_adapter
+from tests.signals.factories import signal_for
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="two workers racing need PostgreSQL"
+    ),
+]
+
+
+def _race(*signals) -> list[BaseException]:
+    barrier = threading.Barrier(len(signals))
+    errors: list[BaseException] = []
+
+    def work(signal):
+        try:
+            barrier.wait()
+            signal_process(signal_id=signal.pk)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in signals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+@pytest.mark.parametrize("later_first", [False, True])
+def test_open_then_close_racing_on_two_workers_run_in_arrival_order(monkeypatch, org, later_first):
+    sub = SubscriptionFactory(strategy__organization=org, sizing_value=5)
+    use_adapter(monkeypatch, sub.account, SlowAdapter, delay=0.3)
+    opening = signal_for(strategy=sub.strategy, action="buy", price=100)
+    closing = signal_for(strategy=sub.strategy, action="exit", price=101)
+
+    order = (closing, opening) if later_first else (opening, closing)
+    assert _race(*order) == []
+
+    assert set(Signal.objects.values_list("status", flat=True)) == {Signal.Status.COMPLETED}
+    exit_result = SignalResult.objects.get(signal=closing)
+    assert (exit_result.status, exit_result.reason) == ("ordered", "sell 5 (exit)")
+    entry, exit_ = Order.objects.get(signal=opening), Order.objects.get(signal=closing)
+    assert entry.filled_at < exit_.submitted_at
+    assert Position.objects.get(account=sub.account, symbol="AAPL").quantity == 0
+
+
+def test_other_tickers_do_not_wait_for_a_busy_lane(monkeypatch, org):
+    sub = SubscriptionFactory(strategy__organization=org)
+    use_adapter(monkeypatch, sub.account, SlowAdapter, delay=0.5)
+    slow = signal_for(strategy=sub.strategy, action="buy", price=100, ticker="AAPL")
+    other = signal_for(strategy=sub.strategy, action="buy", price=100, ticker="MSFT")
+
+    assert _race(slow, other) == []
+
+    a, b = Order.objects.get(signal=slow), Order.objects.get(signal=other)
+    # Both were sent before either finished: the lanes ran side by side.
+    assert max(a.submitted_at, b.submitted_at) < min(a.filled_at, b.filled_at)
