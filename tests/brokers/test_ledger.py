@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from brokers.ledger import position_after_fill
 from brokers.models import BrokerAccount, Position
@@ -81,3 +83,34 @@ def test_equity_marks_positions_to_the_last_price(paper, account):
     snapshot = paper.get_account()
     assert snapshot.cash == D("99000")
     assert snapshot.equity == D("100300")
+
+
+fills = st.lists(
+    st.tuples(
+        st.integers(min_value=-50, max_value=50).filter(bool),
+        st.integers(min_value=1, max_value=500),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@given(fills=fills, last=st.integers(min_value=1, max_value=500))
+def test_books_balance_for_any_fills(fills, last):
+    """Whatever the fills, cash + position at the last price = start + realized +
+    unrealized: the ledger neither creates nor loses money."""
+    quantity, average, realized, cash = D(0), D(0), D(0), D(100000)
+    tolerance = D(0)
+    for delta, price in fills:
+        quantity, average, gained = position_after_fill(
+            quantity=quantity, average_price=average, delta=D(delta), price=D(price)
+        )
+        realized += gained
+        cash -= D(delta) * D(price)
+        assert (quantity == 0) == (average == 0)
+        assert average >= 0
+        # averages are kept to 8 decimals: rounding one shifts the held quantity's value
+        tolerance += D("0.00000001") * abs(quantity)
+    unrealized = quantity * (D(last) - average)
+    error = cash + quantity * D(last) - (D(100000) + realized + unrealized)
+    assert abs(error) <= tolerance
