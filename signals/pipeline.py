@@ -91,7 +91,8 @@ def signal_process(*, signal_id) -> None:
         backlog = (
             Signal.objects.filter(
                 organization_id=signal.organization_id,
-                ticker=signal.ticker,
+                # The log keeps the ticker as sent; the lane is case-blind like the lock.
+                ticker__iexact=signal.ticker,
                 status__in=ACTIVE,
             )
             .filter(Q(received_at__lt=signal.received_at) | Q(pk=signal.pk))
@@ -207,7 +208,7 @@ def _plan_all(signal: Signal, intent: SignalIntent, targets: list[Target]):
     transient = None
     if pending:
         _record_price(intent, pending)
-    instrument = instrument_find(symbol=signal.ticker, asset_class=_asset_class(signal))
+    instrument = instrument_find(symbol=intent.ticker, asset_class=_asset_class(signal))
     for target in pending:
         try:
             target_plan(signal=signal, intent=intent, target=target, instrument=instrument)
@@ -351,7 +352,7 @@ def _order_fields(signal: Signal, target: Target, leg, approval: bool, expires) 
         "signal": signal,
         "subscription": target.subscription,
         "leg": leg.leg,
-        "symbol": signal.ticker,
+        "symbol": leg.symbol,
         "side": leg.side,
         "quantity": leg.quantity,
         "order_type": leg.order_type,

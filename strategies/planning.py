@@ -53,6 +53,7 @@ class PlannedLeg:
     leg: str  # entry / exit (Order.Leg)
     side: str  # buy / sell
     quantity: Decimal
+    symbol: str = ""
     order_type: str = "market"
     time_in_force: str = "day"
     limit_price: Decimal | None = None
@@ -348,6 +349,7 @@ def _leg(*, leg: str, side: str, quantity, intent: SignalIntent, settings, marke
     return PlannedLeg(
         leg=leg,
         side=side,
+        symbol=intent.ticker,
         quantity=quantity,
         order_type=order_type,
         time_in_force=intent.time_in_force or getattr(settings, f"{leg}_time_in_force"),
