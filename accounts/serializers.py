@@ -1,6 +1,8 @@
 """API serializers of the accounts app, and the camelCase base every API serializer uses:
 field names leave the code in camelCase, as in the seeds (accountId, filledAvgPrice)."""
 
+import re
+
 from rest_framework import serializers
 
 from accounts.models import ApiKey
@@ -30,6 +32,15 @@ class CamelModelSerializer(serializers.ModelSerializer):
                 field.method_name = f"get_{name}"
             renamed[camel(name)] = field
         return renamed
+
+    def __getattr__(self, name: str):
+        # DRF looks for validate_<field name>, which is camelCase here; let the methods
+        # keep their Python names (validate_allowed_ips for allowedIps).
+        if name.startswith("validate_"):
+            snake = re.sub(r"(?<!^)([A-Z])", r"_\1", name[len("validate_") :]).lower()
+            if "validate_" + snake != name:
+                return getattr(self, "validate_" + snake)
+        raise AttributeError(name)
 
     @property
     def organization(self):

@@ -2,9 +2,11 @@
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from accounts.permissions import TenantScopedMixin, filter_params, request_tenant
+from accounts.permissions import TRADE, TenantScopedMixin, filter_params, request_tenant
 from brokers.models import BrokerAccount, Order, Position
 from brokers.serializers import (
     BrokerAccountSerializer,
@@ -13,6 +15,11 @@ from brokers.serializers import (
     PositionFilterSerializer,
     PositionSerializer,
 )
+from signals.pipeline import OrderNotPending, order_approve, order_reject
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
@@ -28,8 +35,31 @@ class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
 @extend_schema_view(list=extend_schema(parameters=[OrderFilterSerializer]))
 class OrderViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Orders; those waiting for approval (status pending_approval) can be approved, which
+    submits them, or rejected. Traders and keys with signals:write may do both."""
+
     model = Order
     serializer_class = OrderSerializer
+    access_by_action = {"approve": TRADE, "reject": TRADE}
+
+    @extend_schema(request=None, responses={200: OrderSerializer(many=True), 409: ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        return self._decide(order_approve)
+
+    @extend_schema(request=None, responses={200: OrderSerializer(many=True), 409: ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._decide(order_reject)
+
+    def _decide(self, decision):
+        order = self.get_object()  # another tenant's order is a 404 here
+        user = self.request.user if getattr(self.request.user, "pk", None) else None
+        try:
+            decided = decision(organization=order.organization, order_id=order.pk, user=user)
+        except OrderNotPending as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(OrderSerializer(decided, many=True).data)
 
     def get_queryset(self):
         queryset = super().get_queryset().order_by("-created_at")

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer
@@ -41,15 +42,26 @@ class BrokerAccountSerializer(CamelModelSerializer):
         return super().create(validated_data)
 
 
-class OrderSerializer(CamelModelSerializer):
+class OrderErrorCodeMixin(serializers.Serializer):
+    error_code = serializers.SerializerMethodField(
+        help_text="BROKER_ERROR when the broker refused or failed this order (text in error)."
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error_code(self, order: Order) -> str | None:
+        failed = order.status in (Order.Status.REJECTED, Order.Status.FAILED)
+        return "BROKER_ERROR" if failed else None
+
+
+class OrderSerializer(OrderErrorCodeMixin, CamelModelSerializer):
     class Meta:
         model = Order
         fields = ["id", "account_id", "signal_id", "subscription_id", "parent_id", "leg"]
         fields += ["symbol", "side", "quantity", "order_type", "limit_price", "stop_price"]
         fields += ["trail_amount", "trail_percent", "time_in_force", "extended_hours"]
         fields += ["client_order_id", "broker_order_id", "status", "filled_quantity"]
-        fields += ["filled_avg_price", "error", "approval_expires_at", "created_at"]
-        fields += ["submitted_at", "filled_at", "updated_at"]
+        fields += ["filled_avg_price", "error", "error_code", "approval_expires_at"]
+        fields += ["created_at", "submitted_at", "filled_at", "updated_at"]
         read_only_fields = fields
 
     account_id = serializers.UUIDField(read_only=True)
@@ -58,13 +70,13 @@ class OrderSerializer(CamelModelSerializer):
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
 
 
-class OrderBriefSerializer(CamelModelSerializer):
+class OrderBriefSerializer(OrderErrorCodeMixin, CamelModelSerializer):
     """An order as a signal's per-account result shows it."""
 
     class Meta:
         model = Order
         fields = ["id", "leg", "symbol", "side", "quantity", "status", "filled_quantity"]
-        fields += ["filled_avg_price", "error"]
+        fields += ["filled_avg_price", "error", "error_code"]
         read_only_fields = fields
 
 
@@ -85,6 +97,7 @@ class PositionSerializer(CamelModelSerializer):
     account_id = serializers.UUIDField(read_only=True)
     side = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=["long", "short", "flat"]))
     def get_side(self, position: Position) -> str:
         if position.quantity > 0:
             return "long"

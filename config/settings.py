@@ -177,7 +177,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+# The pipeline: a signal is tried at most this many times on temporary broker errors; an
+# accepted signal still PENDING after SIGNAL_SWEEP_PENDING_SECONDS (its task was never
+# enqueued: Redis was down) is enqueued again by the sweep.
+SIGNAL_MAX_ATTEMPTS = env.int("SIGNAL_MAX_ATTEMPTS", default=5)
+SIGNAL_SWEEP_PENDING_SECONDS = env.int("SIGNAL_SWEEP_PENDING_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE: dict = {
+    "signals-sweep-pending": {"task": "signals.sweep_pending", "schedule": 15.0},
+    "signals-expire-approvals": {"task": "signals.expire_approvals", "schedule": 30.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -200,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["webhooks.schema.preprocess"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "webhooks.schema.postprocess",
@@ -212,6 +221,8 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionOrderTypeEnum": "strategies.models.Subscription.OrderType",
         "SubscriptionTimeInForceEnum": "strategies.models.Subscription.TimeInForce",
         "SubscriptionExitKindEnum": "strategies.models.Subscription.ExitKind",
+        "OrderSideEnum": "brokers.models.Order.Side",
+        "PositionSideEnum": ["long", "short", "flat"],
     },
 }
 

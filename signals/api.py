@@ -1,11 +1,18 @@
 """/api/v1/signals/: the signal log (list with filters) and each signal's outcome."""
 
+from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
 from accounts.permissions import TenantScopedMixin, filter_params
+from brokers.models import Order
 from signals.models import Signal
-from signals.serializers import SignalDetailSerializer, SignalFilterSerializer, SignalSerializer
+from signals.serializers import (
+    BROKER_FAILURES,
+    SignalDetailSerializer,
+    SignalFilterSerializer,
+    SignalSerializer,
+)
 
 FILTER_LOOKUPS = {
     "status": "status",
@@ -25,7 +32,13 @@ class SignalViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
         return SignalDetailSerializer if self.action == "retrieve" else SignalSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset().order_by("-received_at")
+        failures = Order.objects.filter(signal=OuterRef("pk"), status__in=BROKER_FAILURES)
+        queryset = (
+            super()
+            .get_queryset()
+            .annotate(has_broker_failure=Exists(failures))
+            .order_by("-received_at")
+        )
         if self.action != "list":
             return queryset
         params = filter_params(SignalFilterSerializer, self.request)

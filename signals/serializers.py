@@ -6,6 +6,9 @@ from brokers.models import Order
 from brokers.serializers import OrderBriefSerializer, OrderSerializer
 from signals.models import Signal, SignalResult
 
+BROKER_ERROR = "BROKER_ERROR"
+BROKER_FAILURES = (Order.Status.REJECTED, Order.Status.FAILED)
+
 
 class SignalSerializer(CamelModelSerializer):
     """A row of the signal log: every request, accepted or rejected."""
@@ -14,7 +17,7 @@ class SignalSerializer(CamelModelSerializer):
         model = Signal
         fields = ["id", "log_id", "dialect", "status", "ticker", "action", "received_at"]
         fields += ["webhook_id", "api_key_id", "strategy_id", "account_id", "message_code"]
-        fields += ["message", "error", "duplicate_of_id", "completed_at"]
+        fields += ["message", "error", "error_code", "duplicate_of_id", "completed_at"]
         read_only_fields = fields
 
     webhook_id = serializers.UUIDField(read_only=True, allow_null=True)
@@ -22,6 +25,22 @@ class SignalSerializer(CamelModelSerializer):
     strategy_id = serializers.UUIDField(read_only=True, allow_null=True)
     account_id = serializers.UUIDField(read_only=True, allow_null=True)
     duplicate_of_id = serializers.UUIDField(read_only=True, allow_null=True)
+    error_code = serializers.SerializerMethodField(
+        help_text="BROKER_ERROR when a broker refused or failed an order of this signal "
+        "(the broker's text is in error and on the order); PROCESSING_ERROR for other "
+        "failures; the rejection code (messageCode) for a rejected request."
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error_code(self, signal: Signal) -> str | None:
+        if signal.status == Signal.Status.REJECTED:
+            return signal.message_code or None
+        if signal.status != Signal.Status.FAILED:
+            return None
+        broker_failed = getattr(signal, "has_broker_failure", None)
+        if broker_failed is None:
+            broker_failed = signal.orders.filter(status__in=BROKER_FAILURES).exists()
+        return BROKER_ERROR if broker_failed else "PROCESSING_ERROR"
 
 
 class SignalResultSerializer(CamelModelSerializer):

@@ -92,6 +92,12 @@ def retry_after_headers(*, result: dict) -> dict:
     return result
 
 
+def preprocess(endpoints):
+    """drf-spectacular PREPROCESSING_HOOKS entry: the TradersPost view's own routes (with
+    their tolerated variants) are replaced by the one documented operation below."""
+    return [endpoint for endpoint in endpoints if not endpoint[0].startswith("/trading/")]
+
+
 def postprocess(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOKS entry."""
     return retry_after_headers(result=traderspost_webhook(result=result))

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Role
-from accounts.services import organization_suspend
+from accounts.services import api_key_create, organization_suspend
 from tests.api.conftest import make_tenant_objects
 from tests.factories import MembershipFactory
 
@@ -53,8 +53,6 @@ def as_role(org, role):
 
 
 def as_key(org, scopes):
-    from accounts.services import api_key_create
-
     _, raw = api_key_create(organization=org, name="matrix", scopes=scopes)
     api = APIClient()
     api.credentials(HTTP_X_API_KEY=raw)
