@@ -22,6 +22,9 @@ FIXTURE_PATH = Path(__file__).resolve().parent / "fixtures" / "instruments.json"
 LOOKUP_CACHE_SECONDS = 300
 _CACHE_PREFIX = "instrument-classes:v1:"
 SYMBOL_MAX_LENGTH = 40  # Instrument.symbol's length: anything longer cannot exist
+# Symbols are printable ASCII; anything else (NUL, surrogates) cannot exist either, and
+# must not reach the database driver.
+_SYMBOL_CHARS = re.compile(r"[\x20-\x7e]+")
 
 # ESZ2026, ESZ26, ESZ6, MNQU2025: root + month code + year.
 _FUTURE_CONTRACT = re.compile(r"^([A-Z0-9]{1,4}?)([FGHJKMNQUVXZ])(\d{1,2}|\d{4})$")
@@ -106,7 +109,7 @@ def instrument_asset_classes(*, symbol: str) -> frozenset[str]:
     """The asset classes ``symbol`` (upper case) is known in: empty when it is not in the
     ticker database. Futures contracts and continuous symbols resolve through their root,
     option symbols through their underlying."""
-    if len(symbol) > SYMBOL_MAX_LENGTH:
+    if len(symbol) > SYMBOL_MAX_LENGTH or not _SYMBOL_CHARS.fullmatch(symbol):
         return frozenset()
     key = _cache_key(symbol)
     try:

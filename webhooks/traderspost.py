@@ -159,7 +159,7 @@ def parse(data: Any, *, check_ticker: Callable[[str], None]) -> Parsed:
         raise WebhookRejected("invalid-payload", "The payload must be a JSON object.")
     if not data:
         raise WebhookRejected("empty-json")
-    if not _present(data, "ticker") or not _present(data, "action"):
+    if data.get("ticker") is None or data.get("action") is None:
         raise WebhookRejected("invalid-payload")
     out: dict = {}
     fields: dict = {}

@@ -466,3 +466,21 @@ def test_check_order(make_webhook, send, code, settings_fields, password, body, 
     response = send(path, body, method=method)
     assert response.json()["messageCode"] == code
     assert Signal.objects.get().message_code == code
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"ticker": "AMD\\u0000", "action": "buy"}',
+        '{"ticker": "\\ud800", "action": "buy"}',
+        '{"ticker": "AMD", "action": "buy\\u0000"}',
+        '{"ticker": "AMD", "action": "buy", "extras": {"\\u0000k": "\\udfff"}}',
+        '{"ticker": "AMD", "action": "buy", "time": "2024-01-15T14:30:00Z\\u0000"}',
+        '{"ticker": "' + "A" * 500 + '", "action": "' + "b" * 500 + '"}',
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_clean_answer(make_webhook, send, body):
+    _, path = make_webhook()
+    response = send(path, body)
+    assert response.status_code in (200, 400)
+    assert Signal.objects.count() == 1

@@ -1,0 +1,141 @@
+"""Whatever is thrown at a known webhook: never a 5xx, always the dialect's envelope, and
+exactly one signal log row per request."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from signals.models import Signal
+from tests.webhooks.conftest import assert_schema
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = [
+    "ticker",
+    "action",
+    "sentiment",
+    "price",
+    "signalPrice",
+    "quantity",
+    "quantityType",
+    "orderType",
+    "limitPrice",
+    "stopPrice",
+    "trailAmount",
+    "trailPercent",
+    "timeInForce",
+    "takeProfit",
+    "stopLoss",
+    "extendedHours",
+    "time",
+    "interval",
+    "extras",
+    "optionType",
+    "intrinsicValue",
+    "expiration",
+    "strikeCount",
+    "strikesAway",
+    "strikePrice",
+    "test",
+]
+PLAUSIBLE = st.sampled_from(
+    ["AMD", "buy", "sell", "exit", "long", "flat", "5", "-1", "1e400", "", " ", "NaN"]
+    + ["stop", "trailing_stop", "day", "+6 months", "2024-05-06", "\x00", "\ud800"]
+)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+    | PLAUSIBLE,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+LEGS = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(
+        ["type", "percent", "amount", "stopPrice", "limitPrice", "trailAmount", "trailPercent"],
+        JSON_VALUES,
+    ),
+)
+# Characters PostgreSQL or a cache key cannot take, mixed into ticker-like text.
+AWKWARD_TEXT = st.text(
+    alphabet=st.sampled_from(["A", "Q", "1", "!", " ", ":", "/", "\x00", "\ud800", "\u00e9"]),
+    max_size=12,
+)
+BODIES = st.fixed_dictionaries(
+    {
+        "ticker": PLAUSIBLE | AWKWARD_TEXT | JSON_VALUES,
+        "action": PLAUSIBLE | AWKWARD_TEXT | JSON_VALUES,
+    },
+    optional={
+        name: (LEGS if name in ("takeProfit", "stopLoss") else PLAUSIBLE | JSON_VALUES)
+        for name in FIELDS[2:]
+    },
+)
+
+
+def _encode(body) -> bytes:
+    return json.dumps(body).encode("utf-8", "surrogatepass")
+
+
+PAYLOADS = (
+    st.binary(max_size=300)
+    | JSON_VALUES.map(_encode)
+    | BODIES.map(_encode)
+    | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        "text/plain",
+        "application/json",
+        "",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ]
+)
+METHODS = st.sampled_from(["post"] * 8 + ["get", "put"])
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=PAYLOADS, content_type=CONTENT_TYPES, method=METHODS, ip=st.ip_addresses().map(str))
+def test_never_a_5xx_always_the_envelope(make_webhook, client, body, content_type, method, ip):
+    hook, path = _hook(make_webhook)
+    before = Signal.objects.filter(webhook=hook).count()
+    kwargs = {"REMOTE_ADDR": ip}
+    if method == "get":
+        response = client.get(path, **kwargs)
+    else:
+        response = getattr(client, method)(path, data=body, content_type=content_type, **kwargs)
+    assert response.status_code in (200, 400, 429)
+    answer = assert_schema(response)
+    assert answer["success"] is (response.status_code == 200)
+    if not answer["success"]:
+        assert answer["messageCode"] and answer["message"] and answer["logId"]
+    assert Signal.objects.filter(webhook=hook).count() == before + 1
+
+
+_HOOKS: dict = {}
+
+
+def _hook(make_webhook):
+    # One webhook per test run (the fixture is function scoped; examples share it).
+    key = id(make_webhook)
+    if key not in _HOOKS:
+        _HOOKS.clear()
+        _HOOKS[key] = make_webhook(duplicate_window_seconds=0)
+    return _HOOKS[key]
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    settings.RATELIMIT_ENABLE = False
