@@ -580,6 +580,8 @@ def order_approve(*, organization, order_id, user=None) -> list[Order]:
             orders_submit(orders=claimed, plan=result.plan if result else {})
         if order.signal_id:
             result_refresh(signal=order.signal, account_id=order.account_id)
+    for approved in claimed:
+        approved.refresh_from_db()
     return claimed
 
 
@@ -595,6 +597,8 @@ def order_reject(*, organization, order_id, user=None) -> list[Order]:
         raise OrderNotPending(_not_pending_message(order))
     if order.signal_id:
         result_refresh(signal=order.signal, account_id=order.account_id)
+    for canceled in rejected:
+        canceled.refresh_from_db()
     return rejected
 
 

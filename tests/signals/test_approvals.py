@@ -56,7 +56,7 @@ def test_approve_submits_it(sub, org, owner):
     approved = order_approve(organization=org, order_id=order.pk, user=owner)
 
     order.refresh_from_db()
-    assert [o.pk for o in approved] == [order.pk]
+    assert [(o.pk, o.status) for o in approved] == [(order.pk, Order.Status.FILLED)]
     assert order.status == Order.Status.FILLED and _position(sub) == 4
     assert _result(order).status == SignalResult.Status.ORDERED
     with pytest.raises(OrderNotPending, match="not waiting for approval"):
