@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
 from accounts.services import api_key_authenticate, secret_matches
-from brokers.models import BrokerAccount
+from brokers.models import BrokerAccount, Instrument
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
 
@@ -119,6 +119,17 @@ def test_another_org_is_a_separate_tenant():
     assert acme_org.name == "Acme Capital"
     assert not BrokerAccount.objects.for_org(acme_org).filter(pk=demo["account_id"]).exists()
     assert not Membership.objects.filter(organization=acme_org, user__email=demo["email"]).exists()
+
+
+def test_loads_the_ticker_database_once():
+    assert not Instrument.objects.exists()
+    demo_json()
+    assert Instrument.objects.filter(symbol="AAPL", asset_class="stock").exists()
+    loaded = Instrument.objects.count()
+    Instrument.objects.filter(symbol="AAPL").delete()
+    demo_json()
+    # Already populated: a re-run never reloads (or overwrites) an operator's table.
+    assert Instrument.objects.count() == loaded - 1
 
 
 def test_password_survives_a_reset_by_someone_else():

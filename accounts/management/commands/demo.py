@@ -2,7 +2,7 @@
 
 Creates (once; a re-run reuses everything) a tenant ready to receive a first signal: an
 owner, a paper broker account with 100,000 cash, a strategy with one subscription, a
-webhook for it and an API key. API keys are stored only as digests, so each run issues a
+webhook for it and an API key; and loads the shipped ticker database if it is empty. API keys are stored only as digests, so each run issues a
 fresh demo key and revokes the previous one: there is always exactly one.
 """
 
@@ -17,7 +17,8 @@ from django.utils.text import slugify
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
 from accounts.services import api_key_create, api_key_revoke
-from brokers.models import BrokerAccount
+from brokers.instruments import instruments_load
+from brokers.models import BrokerAccount, Instrument
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
 from webhooks.services import webhook_create, webhook_url
@@ -96,6 +97,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         name = options["org"]
         slug = slugify(name)[:50] or "demo"
+        if not Instrument.objects.exists():
+            # A fresh install has an empty ticker database, and the first signal would be
+            # answered ticker-does-not-exist.
+            instruments_load()
         with transaction.atomic():
             owner, email = _owner(slug)
             org = _organization(name, slug, owner)
