@@ -3,7 +3,7 @@ A broker account's encrypted credentials are never rendered, not even as ciphert
 
 from django.contrib import admin
 
-from brokers.models import BrokerAccount, Instrument, Order, Position
+from brokers.models import BrokerAccount, Instrument, Order, PaperOrder, PaperPrice, Position
 
 
 @admin.register(Instrument)
@@ -57,4 +57,40 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ["organization", "account", "signal", "subscription", "parent"]
     readonly_fields = ["id", "client_order_id", "created_at", "updated_at"]
     date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+
+
+class PaperBookAdmin(admin.ModelAdmin):
+    """The paper broker plays a remote broker: its book is for reading, not editing."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PaperPrice)
+class PaperPriceAdmin(PaperBookAdmin):
+    list_display = ["symbol", "price", "organization", "updated_at"]
+    list_select_related = ["organization"]
+    search_fields = ["symbol", "organization__name", "organization__slug"]
+
+
+@admin.register(PaperOrder)
+class PaperOrderAdmin(PaperBookAdmin):
+    list_display = [
+        "created_at",
+        "organization",
+        "account",
+        "symbol",
+        "side",
+        "quantity",
+        "order_type",
+        "status",
+        "filled_avg_price",
+    ]
+    list_filter = ["status", "side", "order_type"]
+    list_select_related = ["organization", "account"]
+    search_fields = ["symbol", "client_order_id", "organization__name"]
     ordering = ["-created_at"]

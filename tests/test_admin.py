@@ -233,6 +233,8 @@ def test_instrument_search_by_symbol(staff_client):
         "brokers_order",
         "brokers_position",
         "brokers_instrument",
+        "brokers_paperprice",
+        "brokers_paperorder",
         "strategies_strategy",
         "strategies_subscription",
         "webhooks_webhook",
