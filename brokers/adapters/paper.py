@@ -27,6 +27,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brokers.adapters.base import (
@@ -92,14 +93,15 @@ class PaperAdapter(BrokerAdapter):
             existing = _find(account, request.client_order_id)
             if existing is not None:
                 return order_to_update(existing, with_legs=True)
-            order = _book(account, request)
-            if order is None:  # lost an insert race the account lock did not cover
+            last = _market_last(account, request)
+            booked = _book(account, request, last)
+            if booked is None:  # lost an insert race the account lock did not cover
                 return order_to_update(_find(account, request.client_order_id), with_legs=True)
-            last = _execute_new(account, order, request)
+            order, legs = booked
             self.account.cash = account.cash
         if last is None and order.filled_avg_price is not None:
             _price_set(organization_id, order.symbol, order.filled_avg_price)
-        return order_to_update(order, with_legs=True)
+        return order_to_update(order, legs=legs)
 
     def cancel_open_orders(self, symbol: str) -> int:
         with transaction.atomic():
@@ -129,6 +131,7 @@ def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -
         PaperOrder.objects.filter(
             organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
         )
+        .filter(_may_act_at(price))
         .values_list("account_id", flat=True)
         .distinct()
     )
@@ -139,10 +142,26 @@ def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -
     return updates
 
 
-def order_to_update(order: PaperOrder, *, with_legs: bool = False) -> OrderUpdate:
-    legs = ()
-    if with_legs and order.parent_id is None:
-        legs = tuple(order_to_update(leg) for leg in order.legs.order_by("leg"))
+def _may_act_at(price: Decimal) -> Q:
+    """Resting orders a price can fill or change; the rest of the book is left unlocked.
+    A superset of what _price_resting acts on: every trailing stop (its trail moves)."""
+    buy, sell = Q(side="buy"), Q(side="sell")
+    as_limit = Q(order_type="limit") | Q(order_type="stop_limit", triggered_at__isnull=False)
+    as_stop = Q(order_type="stop") | Q(order_type="stop_limit", triggered_at__isnull=True)
+    return (
+        Q(order_type="trailing_stop")
+        | (as_limit & ((buy & Q(limit_price__gte=price)) | (sell & Q(limit_price__lte=price))))
+        | (as_stop & ((buy & Q(stop_price__lte=price)) | (sell & Q(stop_price__gte=price))))
+    )
+
+
+def order_to_update(
+    order: PaperOrder, *, with_legs: bool = False, legs: list[PaperOrder] | None = None
+) -> OrderUpdate:
+    """The broker's report of ``order``; its bracket legs from ``legs``, or read from the
+    book when ``with_legs``."""
+    if legs is None and with_legs and order.parent_id is None:
+        legs = list(order.legs.order_by("leg"))
     return OrderUpdate(
         client_order_id=order.client_order_id,
         broker_order_id=str(order.pk),
@@ -159,7 +178,7 @@ def order_to_update(order: PaperOrder, *, with_legs: bool = False) -> OrderUpdat
         order_type=order.order_type,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
-        legs=legs,
+        legs=tuple(order_to_update(leg) for leg in legs or ()),
     )
 
 
@@ -218,23 +237,37 @@ def _lock_account(account_id) -> BrokerAccount:
 
 
 def _find(account: BrokerAccount, client_order_id: str) -> PaperOrder | None:
-    return (
-        PaperOrder.objects.select_related("parent")
-        .filter(account_id=account.pk, client_order_id=client_order_id)
-        .first()
-    )
+    found = PaperOrder.objects.filter(account_id=account.pk, client_order_id=client_order_id)
+    return next(iter(found[:1]), None)
 
 
-def _book(account: BrokerAccount, request: OrderRequest) -> PaperOrder | None:
-    """Insert the order and its held bracket legs; None if the client id already exists."""
+def _book(
+    account: BrokerAccount, request: OrderRequest, last: Decimal | None
+) -> tuple[PaperOrder, list[PaperOrder]] | None:
+    """Book the order (and its bracket legs) in its final state, and apply its fill if it
+    fills at once. The insert and the fill share one savepoint: if the unique client id
+    refuses the insert, no cash or position has moved. None when that happened."""
+    order = PaperOrder(**_order_fields(account, request))
+    price = _price_now(order, last)
+    if price is not None:
+        _mark_filled(order, order.quantity, price)
+    elif order.time_in_force in IMMEDIATE_ONLY:
+        _mark_canceled(order, f"Not marketable; {order.time_in_force} orders do not rest.")
     try:
         with transaction.atomic():
-            order = PaperOrder.objects.create(**_order_fields(account, request))
-            if request.bracket is not None:
-                _book_legs(account, order, request.bracket)
-            return order
+            order.save(force_insert=True)
+            legs = _book_legs(account, order, request.bracket, price)
+            if price is not None:
+                ledger_apply_fill(
+                    account=account,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=order.quantity,
+                    price=price,
+                )
     except IntegrityError:
         return None
+    return order, legs
 
 
 def _order_fields(account: BrokerAccount, request: OrderRequest) -> dict:
@@ -255,7 +288,12 @@ def _order_fields(account: BrokerAccount, request: OrderRequest) -> dict:
     }
 
 
-def _book_legs(account: BrokerAccount, parent: PaperOrder, bracket: BracketSpec) -> None:
+def _book_legs(
+    account: BrokerAccount, parent: PaperOrder, bracket: BracketSpec | None, fill_price
+) -> list[PaperOrder]:
+    """Legs rest at once when the parent filled at booking; else they wait, held."""
+    if bracket is None:
+        return []
     common = {
         "organization_id": account.organization_id,
         "account": account,
@@ -264,24 +302,31 @@ def _book_legs(account: BrokerAccount, parent: PaperOrder, bracket: BracketSpec)
         "side": "sell" if parent.side == "buy" else "buy",
         "quantity": parent.quantity,
         "time_in_force": parent.time_in_force,
-        "status": PaperOrder.Status.HELD,
+        "status": PaperOrder.Status.HELD if fill_price is None else PaperOrder.Status.OPEN,
+        "high_water_mark": fill_price,
     }
+    legs = []
     if bracket.take_profit_limit_price is not None:
-        PaperOrder.objects.create(
-            **common,
-            leg="take_profit",
-            client_order_id=bracket_leg_client_order_id(parent.client_order_id, "take_profit"),
-            order_type="limit",
-            limit_price=bracket.take_profit_limit_price,
+        legs.append(
+            PaperOrder(
+                **common,
+                leg="take_profit",
+                client_order_id=bracket_leg_client_order_id(parent.client_order_id, "take_profit"),
+                order_type="limit",
+                limit_price=bracket.take_profit_limit_price,
+            )
         )
     stop_loss = _stop_loss_fields(bracket)
     if stop_loss:
-        PaperOrder.objects.create(
-            **common,
-            **stop_loss,
-            leg="stop_loss",
-            client_order_id=bracket_leg_client_order_id(parent.client_order_id, "stop_loss"),
+        legs.append(
+            PaperOrder(
+                **common,
+                **stop_loss,
+                leg="stop_loss",
+                client_order_id=bracket_leg_client_order_id(parent.client_order_id, "stop_loss"),
+            )
         )
+    return PaperOrder.objects.bulk_create(legs)
 
 
 def _stop_loss_fields(bracket: BracketSpec) -> dict:
@@ -305,23 +350,13 @@ def _stop_loss_fields(bracket: BracketSpec) -> dict:
 # --- execution ----------------------------------------------------------------------------
 
 
-def _execute_new(
-    account: BrokerAccount, order: PaperOrder, request: OrderRequest
-) -> Decimal | None:
-    """Fill a just-booked order at once if the market allows, else leave it resting.
-    Returns the market price it met (None when the organization had none)."""
+def _market_last(account: BrokerAccount, request: OrderRequest) -> Decimal | None:
+    """The price a new order meets: the signal's, else the organization's last one."""
     last = request.reference_price
     if last is None or last <= 0:
-        last = paper_price_get(organization_id=account.organization_id, symbol=order.symbol)
-    if order.order_type == "market" and last is None:
-        raise NoPriceAvailable(order.symbol)  # rolls the booking back: a retry may succeed
-    price = _price_now(order, last)
-    if price is not None:
-        _fill(account, order, price)
-    elif order.time_in_force in IMMEDIATE_ONLY:
-        _cancel(order, f"Not marketable; {order.time_in_force} orders do not rest.")
-    else:
-        order.save()
+        last = paper_price_get(organization_id=account.organization_id, symbol=request.symbol)
+    if request.order_type == "market" and last is None:
+        raise NoPriceAvailable(request.symbol)
     return last
 
 
@@ -407,12 +442,7 @@ def _fill(account: BrokerAccount, order: PaperOrder, price: Decimal) -> list[Pap
     ledger_apply_fill(
         account=account, symbol=order.symbol, side=order.side, quantity=quantity, price=price
     )
-    if quantity < order.quantity:
-        order.error = f"Quantity reduced to the {quantity} still open in the position."
-    order.status = PaperOrder.Status.FILLED
-    order.filled_quantity = quantity
-    order.filled_avg_price = price
-    order.filled_at = timezone.now()
+    _mark_filled(order, quantity, price)
     order.save()
     return [order, *_release_legs(order, price), *_cancel_siblings(order)]
 
@@ -449,10 +479,23 @@ def _cancel_siblings(order: PaperOrder) -> list[PaperOrder]:
     return siblings
 
 
-def _cancel(order: PaperOrder, reason: str) -> None:
+def _mark_filled(order: PaperOrder, quantity: Decimal, price: Decimal) -> None:
+    if quantity < order.quantity:
+        order.error = f"Quantity reduced to the {quantity} still open in the position."
+    order.status = PaperOrder.Status.FILLED
+    order.filled_quantity = quantity
+    order.filled_avg_price = price
+    order.filled_at = timezone.now()
+
+
+def _mark_canceled(order: PaperOrder, reason: str) -> None:
     order.status = PaperOrder.Status.CANCELED
     order.canceled_at = timezone.now()
     order.error = reason
+
+
+def _cancel(order: PaperOrder, reason: str) -> None:
+    _mark_canceled(order, reason)
     order.save()
 
 

@@ -1,7 +1,8 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from brokers.adapters.base import NoPriceAvailable, OrderRejected
 from brokers.adapters.paper import PaperAdapter
@@ -270,3 +271,13 @@ def test_the_database_refuses_a_second_paper_order_with_the_same_client_id(paper
             order_type="market",
             status="open",
         )
+
+
+def test_a_price_that_crosses_nothing_locks_no_account(paper):
+    paper.record_price("AAPL", D("100"))
+    paper.submit_order(order_request(order_type="limit", limit_price="90"))
+    paper.submit_order(order_request(side="sell", order_type="stop", stop_price="80"))
+    with CaptureQueriesContext(connection) as queries:
+        assert paper.record_price("AAPL", D("95")) == []
+    assert not [q for q in queries.captured_queries if "brokers_brokeraccount" in q["sql"]]
+    assert PaperOrder.objects.filter(status="open").count() == 2
