@@ -14,7 +14,7 @@ case "$role" in
   beat)
     # The schedule state file must live somewhere writable by the non-root user.
     exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" \
-      --schedule /tmp/celerybeat-schedule
+      --schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}"
     ;;
   migrate)
     exec python manage.py migrate --noinput

@@ -214,7 +214,12 @@ def throwaway_redis():
 )
 def test_worker_and_beat_entries_start_on_redis(tmp_path, throwaway_redis, role, ready):
     log = tmp_path / f"{role}.log"
-    env = _env(tmp_path, REDIS_URL=throwaway_redis, CELERY_CONCURRENCY="1", TMPDIR=str(tmp_path))
+    env = _env(
+        tmp_path,
+        REDIS_URL=throwaway_redis,
+        CELERY_CONCURRENCY="1",
+        CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
+    )
     with log.open("w") as sink:
         process = subprocess.Popen(
             [str(ENTRYPOINT), role], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
@@ -229,3 +234,6 @@ def test_worker_and_beat_entries_start_on_redis(tmp_path, throwaway_redis, role,
                 process.kill()
                 process.wait()
     assert started, log.read_text()[-2000:]
+    if role == "beat":
+        # Its state goes where it is told (a writable path for the non-root user).
+        assert list(tmp_path.glob("beat-schedule*"))
