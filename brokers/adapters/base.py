@@ -153,5 +153,7 @@ class BrokerAdapter(ABC):
 
     def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
         """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
-        it, and returns the updates of the resting orders that price filled."""
+        it, and returns the updates of the resting orders that price filled (or canceled,
+        one-cancels-other). The paper market is per organization: one call acts on every
+        paper account of the account's organization."""
         return []
