@@ -10,9 +10,11 @@ import contextlib
 import hashlib
 import json
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -20,6 +22,11 @@ from brokers.models import AssetClass, Instrument
 
 FIXTURE_PATH = Path(__file__).resolve().parent / "fixtures" / "instruments.json"
 LOOKUP_CACHE_SECONDS = 300
+# A second, per-process layer spares the Redis round trip for the handful of symbols a
+# server sees all day; short-lived so a reload reaches every worker within a minute.
+LOCAL_CACHE_SECONDS = 60
+LOCAL_CACHE_SIZE = 4096
+_local: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
 _CACHE_PREFIX = "instrument-classes:v1:"
 SYMBOL_MAX_LENGTH = 40  # Instrument.symbol's length: anything longer cannot exist
 # Symbols are printable ASCII; anything else (NUL, surrogates) cannot exist either, and
@@ -51,6 +58,7 @@ def instruments_load(path: str | Path | None = None) -> int:
         Instrument.objects.bulk_create(to_create, batch_size=500)
         Instrument.objects.bulk_update(to_update, fields, batch_size=500)
     cache.delete_many([_cache_key(symbol) for symbol, _ in wanted])
+    _local.clear()
     return len(wanted)
 
 
@@ -112,6 +120,10 @@ def instrument_asset_classes(*, symbol: str) -> frozenset[str]:
     if len(symbol) > SYMBOL_MAX_LENGTH or not _SYMBOL_CHARS.fullmatch(symbol):
         return frozenset()
     key = _cache_key(symbol)
+    local_key = (settings.CACHES["default"].get("KEY_PREFIX", ""), key)
+    hit = _local.get(local_key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
     try:
         cached = cache.get(key)
     except Exception:
@@ -121,4 +133,8 @@ def instrument_asset_classes(*, symbol: str) -> frozenset[str]:
         # A cache outage costs a query per request, nothing more.
         with contextlib.suppress(Exception):
             cache.set(key, cached, LOOKUP_CACHE_SECONDS)
-    return frozenset(cached)
+    classes = frozenset(cached)
+    if len(_local) >= LOCAL_CACHE_SIZE:
+        _local.clear()
+    _local[local_key] = (time.monotonic() + LOCAL_CACHE_SECONDS, classes)
+    return classes

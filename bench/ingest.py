@@ -1,0 +1,400 @@
+"""Ingestion benchmark: POST /trading/webhook/<uuid>/<password> over real HTTP on loopback
+against the production server (gunicorn + PostgreSQL + Redis, Celery publishing to Redis).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+    REDIS_URL=redis://127.0.0.1:6379/2 .venv/bin/python bench/ingest.py [--webhooks 10 10000]
+
+For each webhook count it (re)creates its own database (tr_bench by default: never a
+database anyone else uses), creates that many tenants with one strategy and one webhook
+each, loads the ticker database, counts the SQL queries of an accepted request in-process,
+then starts gunicorn and drives it with an asyncio HTTP/1.1 keep-alive client:
+  * fixed rate (open loop, default 200 req/s for 10 s; latency measured from the time each
+    request was due, so a stalled server cannot hide its queue), and
+  * saturation (closed loop, N connections as fast as they are answered, 10 s).
+Every request goes to a random webhook with a distinct body (no duplicates), so every 200
+is an accepted, logged and enqueued signal. Rate limits are switched off by environment
+(RATELIMIT_ENABLE=false); published tasks go to a queue of its own that is deleted after.
+Bounded: a few thousand requests per phase and 10 s per phase by default.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKERS = ["AAPL", "AMD", "TSLA", "SPY", "QQQ", "MSFT", "NVDA", "SQ"]
+
+
+def _db_url(base: str, name: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _recreate_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    parts = urlsplit(base_url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- setup, run in a child process so Django is configured for the bench database --------
+
+
+def setup(count: int, out: Path) -> None:
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # Tables straight from the models, as pytest --nomigrations does: the bench measures
+    # the request path, not the migration history.
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    from brokers.instruments import instruments_load
+
+    instruments_load()
+    hooks = _create_tenants(count)
+    queries = _count_queries(hooks)
+    out.write_text(json.dumps({"hooks": hooks, "queries": queries}))
+
+
+def _create_tenants(count: int) -> list[list[str]]:
+    import secrets
+
+    from accounts.crypto import encrypt_text
+    from accounts.models import Organization
+    from accounts.services import secret_digest
+    from strategies.models import Strategy
+    from webhooks.models import Webhook
+
+    orgs = Organization.objects.bulk_create(
+        [Organization(name=f"Bench {i}", slug=f"bench-{i}") for i in range(count)], batch_size=2000
+    )
+    strategies = Strategy.objects.bulk_create(
+        [Strategy(organization=o, name="Bench strategy") for o in orgs], batch_size=2000
+    )
+    hooks, rows = [], []
+    for org, strategy in zip(orgs, strategies, strict=True):
+        password = secrets.token_hex(16)
+        webhook = Webhook(
+            organization=org,
+            strategy=strategy,
+            name="Bench webhook",
+            password_digest=secret_digest(password),
+            password_encrypted=encrypt_text(password),
+        )
+        rows.append(webhook)
+        hooks.append([str(webhook.id), password])
+    Webhook.objects.bulk_create(rows, batch_size=2000)
+    return hooks
+
+
+def _count_queries(hooks: list[list[str]], samples: int = 50) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client, counts = Client(), []
+    for i in range(samples):
+        webhook_id, password = random.choice(hooks)
+        body = json.dumps(_body(i, offset=10_000_000))
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.post(
+                f"/trading/webhook/{webhook_id}/{password}", body, content_type="text/plain"
+            )
+        assert response.status_code == 200, response.content
+        counts.append(len(ctx.captured_queries))
+    # The first request of each symbol fills the instrument cache; steady state is the rest.
+    return {
+        "first": counts[0],
+        "max_after_warmup": max(counts[10:]),
+        "median": statistics.median(counts),
+    }
+
+
+def _body(i: int, offset: int = 0) -> dict:
+    return {
+        "ticker": TICKERS[i % len(TICKERS)],
+        "action": "buy",
+        "sentiment": "bullish",
+        "price": round(100 + (i + offset) * 0.01, 2),
+        "quantity": 1,
+    }
+
+
+# --- load generation ------------------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def request(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.get_extra_info("socket").setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+            )
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header.split(b" ", 2)[1])
+        length, closing = 0, False
+        for line in header.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+            elif name.lower() == b"connection" and value.strip().lower() == b"close":
+                closing = True
+        await self.reader.readexactly(length)
+        if closing:
+            self.close()
+        return status
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+class Load:
+    def __init__(self, host, port, hooks):
+        self.host, self.port, self.hooks = host, port, hooks
+        self.counter = 0
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+
+    def next_request(self) -> tuple[str, bytes]:
+        self.counter += 1
+        webhook_id, password = random.choice(self.hooks)
+        body = json.dumps(_body(self.counter, offset=random.randrange(10**6) * 1000)).encode()
+        return f"/trading/webhook/{webhook_id}/{password}", body
+
+    async def one(self, conn: Connection, due: float) -> None:
+        path, body = self.next_request()
+        try:
+            status = await conn.request(path, body)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            conn.close()
+            status = 0
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == 200:
+            self.latencies.append(time.perf_counter() - due)
+
+    async def fixed_rate(self, rate: float, seconds: float, pool_size: int = 64) -> float:
+        idle = [Connection(self.host, self.port) for _ in range(pool_size)]
+        start, tasks = time.perf_counter(), []
+
+        async def run(due):
+            conn = idle.pop() if idle else Connection(self.host, self.port)
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await self.one(conn, due)
+            idle.append(conn)
+
+        for i in range(int(rate * seconds)):
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter() - 0.002))
+            tasks.append(asyncio.create_task(run(due)))
+        await asyncio.gather(*tasks)
+        for conn in idle:
+            conn.close()
+        return time.perf_counter() - start
+
+    async def saturate(self, connections: int, seconds: float) -> float:
+        start = time.perf_counter()
+        end = start + seconds
+
+        async def worker():
+            conn = Connection(self.host, self.port)
+            while time.perf_counter() < end:
+                await self.one(conn, time.perf_counter())
+            conn.close()
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return time.perf_counter() - start
+
+    def report(self, elapsed: float) -> dict:
+        lat = sorted(self.latencies)
+
+        def pct(p):
+            return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 2) if lat else None
+
+        return {
+            "requests": sum(self.statuses.values()),
+            "accepted": self.statuses.get(200, 0),
+            "statuses": self.statuses,
+            "accepted_per_s": round(self.statuses.get(200, 0) / elapsed, 1),
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "max_ms": round(lat[-1] * 1000, 2) if lat else None,
+        }
+
+
+# --- orchestration ----------------------------------------------------------------------
+
+
+def _server_env(args, db_url: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=db_url,
+        REDIS_URL=args.redis_url,
+        RATELIMIT_ENABLE="false",
+        DEBUG="false",
+        LOG_LEVEL="ERROR",
+        CELERY_QUEUE=args.queue,
+        CONN_MAX_AGE="600",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    return env
+
+
+def _start_gunicorn(args, env) -> subprocess.Popen:
+    cmd = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "config.wsgi:application",
+        "-b", f"127.0.0.1:{args.port}",
+        "-w", str(args.workers),
+        "-k", "gthread",
+        "--threads", str(args.threads),
+        "--keep-alive", "30",
+        "--log-level", "error",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", args.port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _cpu_seconds(pgid: int, database: str) -> dict:
+    """CPU time so far of the gunicorn process group and of the PostgreSQL backends serving
+    the bench database: a cost per request that other load on the machine cannot blur the
+    way it blurs latency."""
+    tick = os.sysconf("SC_CLK_TCK")
+    gunicorn = postgres = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if int(fields[2]) == pgid:
+            gunicorn += used
+        elif cmdline.startswith(b"postgres:") and f" {database} ".encode() in cmdline:
+            postgres += used
+    return {"gunicorn": gunicorn, "postgres": postgres}
+
+
+def _cpu_per_request(before: dict, after: dict, requests: int) -> dict:
+    return {
+        f"{name}_cpu_ms": round((after[name] - before[name]) / max(requests, 1) * 1000, 3)
+        for name in before
+    }
+
+
+def _phase(load: "Load", coro_factory, args, proc) -> dict:
+    before = _cpu_seconds(proc.pid, args.database)
+    result = load.report(asyncio.run(coro_factory()))
+    after = _cpu_seconds(proc.pid, args.database)
+    return result | _cpu_per_request(before, after, result["requests"])
+
+
+def _drop_queue(args) -> None:
+    import redis
+
+    redis.Redis.from_url(args.redis_url).delete(args.queue)
+
+
+def bench_one(args, count: int) -> dict:
+    db_url = _db_url(args.database_url, args.database)
+    _recreate_database(args.database_url, args.database)
+    env = _server_env(args, db_url)
+    out = Path(f"/tmp/bench-ingest-{os.getpid()}.json")
+    subprocess.run(
+        [sys.executable, __file__, "--setup", str(count), "--setup-out", str(out)],
+        cwd=ROOT, env=env, check=True,
+    )  # fmt: skip
+    prepared = json.loads(out.read_text())
+    out.unlink()
+    proc = _start_gunicorn(args, env)
+    try:
+        hooks = prepared["hooks"]
+        asyncio.run(Load("127.0.0.1", args.port, hooks).saturate(args.connections, 2))  # warm-up
+        fixed = Load("127.0.0.1", args.port, hooks)
+        fixed_result = _phase(fixed, lambda: fixed.fixed_rate(args.rate, args.seconds), args, proc)
+        sat = Load("127.0.0.1", args.port, hooks)
+        sat_result = _phase(sat, lambda: sat.saturate(args.connections, args.seconds), args, proc)
+    finally:
+        _stop(proc)
+        _drop_queue(args)
+    return {
+        "webhooks": count,
+        "queries_per_accepted_request": prepared["queries"],
+        f"fixed_{args.rate:g}_per_s": fixed_result,
+        "saturation": sat_result,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--webhooks", type=int, nargs="+", default=[10, 10_000])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)))
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--database", default="tr_bench")
+    parser.add_argument("--queue", default="bench-ingest")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    parser.add_argument("--setup", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.setup is not None:
+        sys.path.insert(0, str(ROOT))
+        setup(args.setup, Path(args.setup_out))
+        return
+    if not args.database_url.startswith("postgres") or not args.redis_url:
+        parser.error("needs DATABASE_URL (PostgreSQL server) and REDIS_URL")
+    results = [bench_one(args, count) for count in args.webhooks]
+    print(
+        json.dumps({"workers": args.workers, "threads": args.threads, "results": results}, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
