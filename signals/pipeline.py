@@ -4,26 +4,27 @@ Exactly once, whatever the queue does (redelivery after a worker died, a retry, 
 enqueueing a signal twice):
 - a signal is claimed by a conditional update, inside its lane (signals.lanes), so only
   one worker at a time works on an organization's ticker, in arrival order;
-- planning and persisting happen per account in one transaction that writes the orders
-  (unique per signal x subscription x leg, deterministic client_order_id) together with
-  the account's SignalResult; an account that has a result is never planned again;
-- submission walks the signal's orders still NEW; the adapter dedups on client_order_id,
-  so an order sent just before a crash is recognised, not placed twice.
-Phase 1 plans every account, phase 2 submits: the signal's timings (planned, submitted,
-filled) mean what they say.
+- phase 1 plans every account and persists all the orders (unique per signal x
+  subscription x leg, deterministic client_order_id) with each account's SignalResult in
+  one transaction: after a crash either all exist or none, and an account that has a
+  result is never planned again;
+- phase 2 submits the orders still NEW; the adapter dedups on client_order_id, so an order
+  sent just before a crash is recognised, not placed twice.
+The signal's timings (received, planned, submitted, filled) are the ends of those phases.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from brokers.adapters import get_adapter
@@ -39,7 +40,7 @@ from brokers.services import account_cancel_open_orders, order_apply_update
 from signals.intent import SignalIntent
 from signals.lanes import lane_lock
 from signals.models import Signal, SignalResult
-from strategies.models import Strategy, Subscription
+from strategies.models import Subscription
 from strategies.planning import Market, Plan, PlanError, needs_equity, plan_signal
 from strategies.selectors import (
     instrument_find,
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 ACTIVE = (Signal.Status.PENDING, Signal.Status.PROCESSING)
 LEG_ORDER = {Order.Leg.EXIT: 0, Order.Leg.ENTRY: 1}
 ERROR_MAX_CHARS = 2000
+# Accounts submitted per transaction in phase 2: one commit per batch instead of three per
+# order is what lets a 1,000-account fan-out finish in seconds.
+SUBMIT_BATCH = 50
 
 
 def max_attempts() -> int:
@@ -72,6 +76,19 @@ class Target:
         return str(self.subscription.pk) if self.subscription else f"account:{self.account.pk}"
 
 
+@dataclass
+class Run:
+    """One attempt at one signal: its orders and results by account, as they now are."""
+
+    signal: Signal
+    intent: SignalIntent
+    targets: list[Target]
+    orders: dict = field(default_factory=dict)  # account id -> [Order] (top-level legs)
+    results: dict = field(default_factory=dict)  # account id -> SignalResult
+    transient: TransientBrokerError | None = None
+    submitted_at: object = None
+
+
 def client_order_id_for(*, signal_id, target_key: str, leg: str) -> str:
     """Deterministic, so a resubmission is recognised by the broker as the same order."""
     digest = hashlib.sha256(f"{signal_id}:{target_key}:{leg}".encode()).hexdigest()[:32]
@@ -84,7 +101,11 @@ def client_order_id_for(*, signal_id, target_key: str, leg: str) -> str:
 def signal_process(*, signal_id) -> None:
     """Process ``signal_id`` and, first, every earlier unfinished signal of its lane.
     Raises TransientBrokerError when a broker asked us to come back later."""
-    signal = Signal.objects.filter(pk=signal_id).first()
+    signal = (
+        Signal.objects.filter(pk=signal_id)
+        .only("organization_id", "ticker", "status", "received_at")
+        .first()
+    )
     if signal is None or signal.status not in ACTIVE:
         return
     with lane_lock(organization_id=signal.organization_id, ticker=signal.ticker):
@@ -96,48 +117,63 @@ def signal_process(*, signal_id) -> None:
                 status__in=ACTIVE,
             )
             .filter(Q(received_at__lt=signal.received_at) | Q(pk=signal.pk))
+            .select_related("strategy")
             .order_by("received_at", "id")
-            .values_list("pk", flat=True)
         )
-        for queued_id in list(backlog):
+        for queued in list(backlog):
             # An earlier signal that must wait for its broker blocks the lane: later ones
             # must not overtake it (raises, and the task is retried with backoff).
-            signal_run(signal_id=queued_id)
+            signal_run(signal=queued)
 
 
-def _claim(signal_id) -> Signal | None:
+def _claim(signal: Signal) -> bool:
     # Inside the lane nobody else works on this signal, so PROCESSING here means a previous
     # run died or is being retried: it is ours to resume.
-    claimed = Signal.objects.filter(pk=signal_id, status__in=ACTIVE).update(
-        status=Signal.Status.PROCESSING,
-        processing_started_at=timezone.now(),
-        attempts=F("attempts") + 1,
+    now = timezone.now()
+    claimed = Signal.objects.filter(pk=signal.pk, status__in=ACTIVE).update(
+        status=Signal.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
     )
-    return Signal.objects.select_related("organization").get(pk=signal_id) if claimed else None
+    if claimed:
+        signal.status, signal.processing_started_at = Signal.Status.PROCESSING, now
+        signal.attempts += 1
+    return bool(claimed)
 
 
-def signal_run(*, signal_id) -> None:
+def signal_run(*, signal: Signal) -> None:
     """One signal, inside its lane."""
-    signal = _claim(signal_id)
-    if signal is None:
+    if not _claim(signal):
         return
     try:
-        intent = SignalIntent.from_json(signal.intent or {})
-        targets = signal_targets(signal=signal)
-        transient = _plan_all(signal, intent, targets)
-        _mark(signal, planned_at=timezone.now())
-        transient = _submit_all(signal, intent, targets) or transient
-        if transient is not None and signal.attempts < max_attempts():
-            _retrying(signal, transient)
-            raise transient
-        if transient is not None:
-            _give_up(signal, targets, transient)
-        signal_finish(signal=signal, targets=targets)
+        run = _run_start(signal)
+        _record_price(run)
+        _plan_all(run)
+        _submit_all(run)
+        if run.transient is not None and signal.attempts < max_attempts():
+            _retrying(signal, run.transient)
+            raise run.transient
+        if run.transient is not None:
+            _give_up(run)
+        signal_finish(run=run)
     except TransientBrokerError:
         raise
     except Exception as exc:
         logger.exception("signal %s failed", signal.pk)
         _signal_fail(signal, f"Internal error: {exc.__class__.__name__}: {exc}")
+
+
+def _run_start(signal: Signal) -> Run:
+    run = Run(
+        signal=signal,
+        intent=SignalIntent.from_json(signal.intent or {}),
+        targets=signal_targets(signal=signal),
+    )
+    if signal.attempts > 1:  # a rerun: pick up what the earlier attempts left
+        for order in Order.objects.filter(signal=signal, parent__isnull=True).order_by(
+            "created_at"
+        ):
+            run.orders.setdefault(order.account_id, []).append(order)
+        run.results = {r.account_id: r for r in SignalResult.objects.filter(signal=signal)}
+    return run
 
 
 def _mark(signal: Signal, **fields) -> None:
@@ -199,47 +235,37 @@ def _account_target(signal: Signal) -> list[Target]:
     return [Target(account=account, subscription=subscription, settings=settings)]
 
 
+_instruments: dict = {}
+INSTRUMENT_CACHE_SECONDS = 300
+
+
+def _instrument(run: Run):
+    # The ticker database changes a few times a day at most; every signal reads it.
+    asset_class = run.signal.strategy.asset_class if run.signal.strategy_id else None
+    key = (run.intent.ticker, asset_class)
+    cached = _instruments.get(key)
+    if cached is None or cached[1] < time.monotonic():
+        found = instrument_find(symbol=run.intent.ticker, asset_class=asset_class)
+        cached = _instruments[key] = (found, time.monotonic() + INSTRUMENT_CACHE_SECONDS)
+    return cached[0]
+
+
 # -- phase 1: plan and persist ---------------------------------------------------------
 
 
-def _plan_all(signal: Signal, intent: SignalIntent, targets: list[Target]):
-    done = set(SignalResult.objects.filter(signal=signal).values_list("account_id", flat=True))
-    pending = [t for t in targets if t.account.pk not in done]
-    transient = None
-    if pending:
-        _record_price(intent, pending)
-    instrument = instrument_find(symbol=intent.ticker, asset_class=_asset_class(signal))
-    for target in pending:
-        try:
-            target_plan(signal=signal, intent=intent, target=target, instrument=instrument)
-        except TransientBrokerError as exc:
-            transient = exc
-    return transient
-
-
-def _asset_class(signal: Signal) -> str | None:
-    if signal.strategy_id:
-        return (
-            Strategy.objects.filter(pk=signal.strategy_id)
-            .values_list("asset_class", flat=True)
-            .first()
-        )
-    return None
-
-
-def _record_price(intent: SignalIntent, targets: list[Target]) -> None:
+def _record_price(run: Run) -> None:
     """The signal's price moves the paper market: resting orders it crosses fill now, and
-    the plan below sees the position they leave. Each broker's market once per signal."""
-    price = intent.reference_price
+    the plans below see the positions they leave. Each broker's market once per signal."""
+    price = run.intent.reference_price
     if price is None:
         return
     seen = set()
-    for target in targets:
-        if target.account.broker in seen:
+    for target in run.targets:
+        if target.account.broker in seen or target.account.pk in run.results:
             continue
         seen.add(target.account.broker)
         try:
-            updates = get_adapter(target.account).record_price(intent.ticker, price)
+            updates = get_adapter(target.account).record_price(run.intent.ticker, price)
         except BrokerError as exc:
             logger.warning("record_price failed for %s: %s", target.account.broker, exc)
             continue
@@ -247,34 +273,56 @@ def _record_price(intent: SignalIntent, targets: list[Target]) -> None:
             order_apply_update(update=update)
 
 
-def target_plan(*, signal: Signal, intent: SignalIntent, target: Target, instrument) -> None:
-    """Plan one account and persist the result; never raises for that account's own
-    problems (they become its failed result), only TransientBrokerError."""
-    account = target.account
-    if account.status != BrokerAccount.Status.ACTIVE:
-        _result(
-            signal,
-            target,
-            SignalResult.Status.IGNORED,
-            f"account {account.name} is {account.status}",
-        )
+def _plan_all(run: Run) -> None:
+    pending = [t for t in run.targets if t.account.pk not in run.results]
+    if not pending:
         return
+    instrument = _instrument(run)
+    new_orders, new_results, cancels = [], [], []
+    for target in pending:
+        try:
+            outcome = target_plan(run=run, target=target, instrument=instrument)
+        except TransientBrokerError as exc:
+            run.transient = exc
+            continue
+        if outcome is None:
+            cancels.append(target)
+            continue
+        orders, result = outcome
+        new_orders += orders
+        new_results.append(result)
+    with transaction.atomic():
+        Order.objects.bulk_create(new_orders)
+        SignalResult.objects.bulk_create(new_results)
+        _mark(run.signal, planned_at=timezone.now())
+    for order in new_orders:
+        run.orders.setdefault(order.account_id, []).append(order)
+    run.results.update({r.account_id: r for r in new_results})
+    for target in cancels:
+        _cancel(run, target)
+
+
+def target_plan(*, run: Run, target: Target, instrument):
+    """One account's orders and result, unsaved; None for a cancel (done after the
+    transaction). Raises only TransientBrokerError: the account's own problems become its
+    failed result."""
+    account, signal = target.account, run.signal
+    if account.status != BrokerAccount.Status.ACTIVE:
+        reason = f"account {account.name} is {account.status}"
+        return [], _result(signal, target, SignalResult.Status.IGNORED, reason)
     try:
         adapter = get_adapter(account)
-        market = _market(adapter, intent, target.settings, instrument)
-        plan = plan_signal(intent=intent, settings=target.settings, market=market)
-        if plan.cancel:
-            _cancel(signal, intent, target)
-            return
+        market = _market(adapter, run.intent, target.settings, instrument)
+        plan = plan_signal(intent=run.intent, settings=target.settings, market=market)
     except TransientBrokerError:
         raise
     except (BrokerError, PlanError) as exc:
-        _result(signal, target, SignalResult.Status.FAILED, str(exc))
-        return
+        return [], _result(signal, target, SignalResult.Status.FAILED, str(exc))
+    if plan.cancel:
+        return None
     if plan.ignored:
-        _result(signal, target, SignalResult.Status.IGNORED, plan.ignored)
-        return
-    orders_persist(signal=signal, target=target, plan=plan, reference_price=market.price)
+        return [], _result(signal, target, SignalResult.Status.IGNORED, plan.ignored)
+    return _orders_for(signal, target, plan, market.price)
 
 
 def _market(adapter: BrokerAdapter, intent: SignalIntent, settings, instrument) -> Market:
@@ -295,26 +343,28 @@ def _market(adapter: BrokerAdapter, intent: SignalIntent, settings, instrument) 
     )
 
 
-def _cancel(signal: Signal, intent: SignalIntent, target: Target) -> None:
-    canceled = account_cancel_open_orders(account=target.account, symbol=intent.ticker)
-    if canceled:
-        _result(
-            signal,
-            target,
-            SignalResult.Status.ORDERED,
-            f"canceled {canceled} open order(s) in {intent.ticker}",
-        )
+def _cancel(run: Run, target: Target) -> None:
+    ticker = run.intent.ticker
+    try:
+        canceled = account_cancel_open_orders(account=target.account, symbol=ticker)
+    except TransientBrokerError as exc:
+        run.transient = exc
+        return
+    except BrokerError as exc:
+        status, reason = SignalResult.Status.FAILED, str(exc)
     else:
-        _result(
-            signal,
-            target,
-            SignalResult.Status.IGNORED,
-            f"no open orders in {intent.ticker} to cancel",
+        status, reason = (
+            (SignalResult.Status.ORDERED, f"canceled {canceled} open order(s) in {ticker}")
+            if canceled
+            else (SignalResult.Status.IGNORED, f"no open orders in {ticker} to cancel")
         )
+    result = _result(run.signal, target, status, reason)
+    result.save()
+    run.results[target.account.pk] = result
 
 
 def _result(signal: Signal, target: Target, status: str, reason: str, plan: dict | None = None):
-    return SignalResult.objects.create(
+    return SignalResult(
         organization_id=signal.organization_id,
         signal=signal,
         subscription=target.subscription,
@@ -325,24 +375,13 @@ def _result(signal: Signal, target: Target, status: str, reason: str, plan: dict
     )
 
 
-def orders_persist(*, signal: Signal, target: Target, plan: Plan, reference_price) -> list[Order]:
-    """The plan's orders and the account's result, in one transaction: after a crash either
-    both exist (submit what is still NEW) or neither (plan again)."""
+def _orders_for(signal: Signal, target: Target, plan: Plan, reference_price):
     approval = not target.settings.auto_submit
     expires = timezone.now() + timedelta(seconds=target.settings.approval_timeout_seconds)
-    with transaction.atomic():
-        orders = [
-            Order.objects.create(**_order_fields(signal, target, leg, approval, expires))
-            for leg in plan.legs
-        ]
-        _result(
-            signal,
-            target,
-            SignalResult.Status.PENDING_APPROVAL if approval else SignalResult.Status.ORDERED,
-            _describe(plan),
-            plan=_plan_json(plan, reference_price),
-        )
-    return orders
+    orders = [Order(**_order_fields(signal, target, leg, approval, expires)) for leg in plan.legs]
+    status = SignalResult.Status.PENDING_APPROVAL if approval else SignalResult.Status.ORDERED
+    plan_json = _plan_json(plan, reference_price)
+    return orders, _result(signal, target, status, _describe(plan), plan=plan_json)
 
 
 def _order_fields(signal: Signal, target: Target, leg, approval: bool, expires) -> dict:
@@ -390,50 +429,41 @@ def _plan_json(plan: Plan, reference_price) -> dict:
 # -- phase 2: submit ---------------------------------------------------------------------
 
 
-def _submit_all(signal: Signal, intent: SignalIntent, targets: list[Target]):
-    orders = list(
-        Order.objects.filter(
-            signal=signal, status=Order.Status.NEW, parent__isnull=True
-        ).select_related("account")
+def _submit_all(run: Run) -> None:
+    todo = sorted(
+        (account_id, [o for o in orders if o.status == Order.Status.NEW])
+        for account_id, orders in run.orders.items()
     )
-    if not orders:
-        return None
-    orders.sort(key=lambda o: (str(o.account_id), LEG_ORDER.get(o.leg, 9)))
-    plans = {
-        r.account_id: r.plan
-        for r in SignalResult.objects.filter(
-            signal=signal, account_id__in={o.account_id for o in orders}
-        )
-    }
-    transient = None
-    by_account: dict = {}
-    for order in orders:
-        by_account.setdefault(order.account_id, []).append(order)
-    for account_orders in by_account.values():
-        try:
-            orders_submit(orders=account_orders, plan=plans.get(account_orders[0].account_id, {}))
-        except TransientBrokerError as exc:
-            transient = exc
-    _mark(signal, submitted_at=timezone.now())
-    return transient
+    todo = [(account_id, orders) for account_id, orders in todo if orders]
+    for start in range(0, len(todo), SUBMIT_BATCH):
+        # Accounts in a fixed (id) order in every batch, so two lanes never deadlock.
+        with transaction.atomic():
+            for account_id, orders in todo[start : start + SUBMIT_BATCH]:
+                result = run.results.get(account_id)
+                try:
+                    fresh = orders_submit(orders=orders, plan=result.plan if result else {})
+                except TransientBrokerError as exc:
+                    run.transient, fresh = exc, orders
+                _replace(run, account_id, fresh)
+        run.submitted_at = run.submitted_at or timezone.now()
 
 
-def orders_submit(*, orders: list[Order], plan: dict) -> None:
-    """Submit one account's orders of one signal, exits first. A failed exit stops the
-    entry behind it: a reversal must never open the new side on top of the old one."""
-    adapter = get_adapter(orders[0].account)
+def _replace(run: Run, account_id, fresh: list[Order]) -> None:
+    by_pk = {o.pk: o for o in fresh}
+    run.orders[account_id] = [by_pk.get(o.pk, o) for o in run.orders[account_id]]
+
+
+def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
+    """Submit one account's orders of one signal, exits first, and return them as they now
+    are. A failed exit stops the entry behind it: a reversal must never open the new side
+    on top of the old one."""
+    orders = sorted(orders, key=lambda o: LEG_ORDER.get(o.leg, 9))
+    account = orders[0].account
+    adapter = get_adapter(account)
+    done: list[Order] = []
     for index, order in enumerate(orders):
         try:
-            if order.leg == Order.Leg.EXIT:
-                # Resting bracket legs of the position being closed must not fill later.
-                account_cancel_open_orders(account=order.account, symbol=order.symbol)
-            # Stamped before the call: "sent" is what the timing means, and a crash right
-            # after it still shows the order went out.
-            Order.objects.filter(pk=order.pk, submitted_at__isnull=True).update(
-                submitted_at=timezone.now()
-            )
-            update = adapter.submit_order(_request(order, plan))
-            order_apply_update(update=update, account=order.account)
+            done.append(_submit_one(adapter, order, plan))
         except TransientBrokerError as exc:
             _order_note(order, f"Temporary broker error, will retry: {exc}")
             raise
@@ -443,7 +473,19 @@ def orders_submit(*, orders: list[Order], plan: dict) -> None:
                 _order_end(
                     later, Order.Status.FAILED, f"Not sent: the {order.leg} order before it failed."
                 )
-            return
+            done += orders[index:]
+            break
+    return done
+
+
+def _submit_one(adapter: BrokerAdapter, order: Order, plan: dict) -> Order:
+    if order.leg == Order.Leg.EXIT:
+        # Resting bracket legs of the position being closed must not fill later.
+        account_cancel_open_orders(account=order.account, symbol=order.symbol)
+    # Stamped before the call: "sent" is what the timing means.
+    Order.objects.filter(pk=order.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
+    update = adapter.submit_order(_request(order, plan))
+    return order_apply_update(update=update, account=order.account) or order
 
 
 def _request(order: Order, plan: dict) -> OrderRequest:
@@ -467,73 +509,93 @@ def _request(order: Order, plan: dict) -> OrderRequest:
 
 
 def _order_note(order: Order, error: str) -> None:
-    Order.objects.filter(pk=order.pk).update(
-        error=error[:ERROR_MAX_CHARS], updated_at=timezone.now()
-    )
+    order.error = error[:ERROR_MAX_CHARS]
+    Order.objects.filter(pk=order.pk).update(error=order.error, updated_at=timezone.now())
 
 
 def _order_end(order: Order, status: str, error: str, only_from=(Order.Status.NEW,)) -> bool:
-    return bool(
-        Order.objects.filter(pk=order.pk, status__in=only_from).update(
-            status=status, error=error[:ERROR_MAX_CHARS], updated_at=timezone.now()
-        )
+    """Move ``order`` to ``status`` if it is still in ``only_from`` (a conditional update:
+    a concurrent approval, rejection or expiry of the same order cannot both win)."""
+    updated = Order.objects.filter(pk=order.pk, status__in=only_from).update(
+        status=status, error=error[:ERROR_MAX_CHARS], updated_at=timezone.now()
     )
+    if updated:
+        order.status, order.error = status, error[:ERROR_MAX_CHARS]
+    return bool(updated)
 
 
 # -- outcome -------------------------------------------------------------------------------
 
 
-def _give_up(signal: Signal, targets: list[Target], exc: TransientBrokerError) -> None:
-    error = f"Broker unavailable after {signal.attempts} attempts: {exc}"
-    for order in Order.objects.filter(signal=signal, status=Order.Status.NEW):
-        _order_end(order, Order.Status.FAILED, error)
-    done = set(SignalResult.objects.filter(signal=signal).values_list("account_id", flat=True))
-    for target in targets:
-        if target.account.pk not in done:
-            _result(signal, target, SignalResult.Status.FAILED, error)
+def _give_up(run: Run) -> None:
+    error = f"Broker unavailable after {run.signal.attempts} attempts: {run.transient}"
+    for orders in run.orders.values():
+        for order in orders:
+            if order.status == Order.Status.NEW:
+                _order_end(order, Order.Status.FAILED, error)
+    for target in run.targets:
+        if target.account.pk not in run.results:
+            result = _result(run.signal, target, SignalResult.Status.FAILED, error)
+            result.save()
+            run.results[target.account.pk] = result
 
 
-def result_refresh(*, signal: Signal, account_id) -> SignalResult | None:
-    """Bring an account's result in line with its orders (after submission, approval,
+def result_outcome(orders: list[Order], result: SignalResult) -> tuple[str, str]:
+    """What an account's result says, given its orders (after submission, approval,
     rejection or expiry)."""
-    result = SignalResult.objects.filter(signal=signal, account_id=account_id).first()
-    orders = list(Order.objects.filter(signal=signal, account_id=account_id, parent__isnull=True))
-    if result is None or not orders:
-        return result
+    if not orders:
+        return result.status, result.reason
     statuses = {o.status for o in orders}
     errors = "; ".join(f"{o.leg}: {o.error}" for o in orders if o.error)
     if statuses & {Order.Status.FAILED, Order.Status.REJECTED}:
-        status, reason = SignalResult.Status.FAILED, errors
-    elif Order.Status.PENDING_APPROVAL in statuses:
-        status, reason = SignalResult.Status.PENDING_APPROVAL, result.reason
-    elif statuses <= {Order.Status.CANCELED, Order.Status.EXPIRED}:
-        status, reason = SignalResult.Status.IGNORED, errors
-    else:
-        status, reason = SignalResult.Status.ORDERED, result.reason
-    if (status, reason) != (result.status, result.reason):
-        result.status, result.reason = status, reason[:ERROR_MAX_CHARS]
+        return SignalResult.Status.FAILED, errors
+    if Order.Status.PENDING_APPROVAL in statuses:
+        return SignalResult.Status.PENDING_APPROVAL, result.reason
+    if statuses <= {Order.Status.CANCELED, Order.Status.EXPIRED}:
+        return SignalResult.Status.IGNORED, errors
+    return SignalResult.Status.ORDERED, result.reason
+
+
+def result_refresh(*, signal: Signal, account_id) -> SignalResult | None:
+    result = SignalResult.objects.filter(signal=signal, account_id=account_id).first()
+    orders = list(Order.objects.filter(signal=signal, account_id=account_id, parent__isnull=True))
+    if result is not None and _result_set(result, *result_outcome(orders, result)):
         result.save(update_fields=["status", "reason", "updated_at"])
     return result
 
 
-def signal_finish(*, signal: Signal, targets: list[Target]) -> None:
-    for account_id in {t.account.pk for t in targets}:
-        result_refresh(signal=signal, account_id=account_id)
-    results = list(SignalResult.objects.filter(signal=signal).select_related("account"))
-    failed = [r for r in results if r.status == SignalResult.Status.FAILED]
-    error = "; ".join(f"{r.account.name}: {r.reason}" for r in failed)
-    if not targets:
+def _result_set(result: SignalResult, status: str, reason: str) -> bool:
+    reason = reason[:ERROR_MAX_CHARS]
+    if (status, reason) == (result.status, result.reason):
+        return False
+    result.status, result.reason = status, reason
+    return True
+
+
+def signal_finish(*, run: Run) -> None:
+    changed = [
+        r
+        for account_id, r in run.results.items()
+        if _result_set(r, *result_outcome(run.orders.get(account_id, []), r))
+    ]
+    SignalResult.objects.bulk_update(changed, ["status", "reason"])
+    failed = [r for r in run.results.values() if r.status == SignalResult.Status.FAILED]
+    names = {t.account.pk: t.account.name for t in run.targets}
+    error = "; ".join(f"{names.get(r.account_id, r.account_id)}: {r.reason}" for r in failed)
+    if not run.targets:
         error = "No enabled subscription: no account received this signal."
-    filled_at = (
-        Order.objects.filter(signal=signal, parent__isnull=True, status=Order.Status.FILLED)
-        .aggregate(last=Max("filled_at"))
-        .get("last")
-    )
+    fills = [
+        o.filled_at
+        for orders in run.orders.values()
+        for o in orders
+        if o.status == Order.Status.FILLED and o.filled_at
+    ]
     _mark(
-        signal,
+        run.signal,
         status=Signal.Status.FAILED if failed else Signal.Status.COMPLETED,
         error=error[:ERROR_MAX_CHARS],
-        filled_at=filled_at,
+        submitted_at=run.submitted_at or run.signal.submitted_at,
+        filled_at=max(fills) if fills else run.signal.filled_at,
         completed_at=timezone.now(),
     )
 
@@ -570,8 +632,6 @@ def order_approve(*, organization, order_id, user=None) -> list[Order]:
         claimed = [
             o for o in live if _order_end(o, Order.Status.NEW, "", (Order.Status.PENDING_APPROVAL,))
         ]
-        for o in claimed:
-            o.status = Order.Status.NEW
         claimed.sort(key=lambda o: LEG_ORDER.get(o.leg, 9))
         result = SignalResult.objects.filter(
             signal_id=order.signal_id, account_id=order.account_id

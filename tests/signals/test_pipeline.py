@@ -7,9 +7,8 @@ import pytest
 
 from brokers.models import BrokerAccount, Order, PaperOrder, Position
 from signals.models import Signal, SignalResult
-from signals.pipeline import client_order_id_for, signal_targets, target_plan
+from signals.pipeline import client_order_id_for, signal_process
 from signals.tasks import process_signal
-from strategies.selectors import instrument_find
 from tests.factories import BrokerAccountFactory, SubscriptionFactory
 from tests.signals.adapters import FlakyAdapter, use_adapter
 from tests.signals.factories import signal_for
@@ -40,7 +39,9 @@ def sub(org):
 
 
 def test_buy_fans_out_to_every_enabled_subscription(sub, org):
-    second = SubscriptionFactory(strategy=sub.strategy, sizing_value=D("3"), use_signal_quantity=False)
+    second = SubscriptionFactory(
+        strategy=sub.strategy, sizing_value=D("3"), use_signal_quantity=False
+    )
     paused = SubscriptionFactory(strategy=sub.strategy, enabled=False)
     signal = _run(signal_for(strategy=sub.strategy, action="buy", price=100))
 
@@ -120,7 +121,11 @@ def test_the_broker_quote_prices_a_signal_without_a_price(sub):
 
 
 def test_signal_price_fills_resting_orders_before_planning(sub):
-    _run(signal_for(strategy=sub.strategy, action="buy", price=100, order_type="limit", limit_price=90))
+    _run(
+        signal_for(
+            strategy=sub.strategy, action="buy", price=100, order_type="limit", limit_price=90
+        )
+    )
     resting = Order.objects.get()
     assert resting.status == Order.Status.OPEN and _position(sub.account) == 0
 
@@ -133,7 +138,11 @@ def test_signal_price_fills_resting_orders_before_planning(sub):
 
 
 def test_cancel_cancels_the_tickers_open_orders(sub):
-    _run(signal_for(strategy=sub.strategy, action="buy", price=100, order_type="limit", limit_price=90))
+    _run(
+        signal_for(
+            strategy=sub.strategy, action="buy", price=100, order_type="limit", limit_price=90
+        )
+    )
     signal = _run(signal_for(strategy=sub.strategy, action="cancel"))
 
     assert Order.objects.get(signal__action="buy").status == Order.Status.CANCELED
@@ -211,27 +220,31 @@ def test_running_the_task_twice_places_one_order(sub):
     assert SignalResult.objects.count() == 1
 
 
-def test_crash_after_persisting_before_submitting_resumes_with_the_same_order(sub):
-    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
-    # The first run died right after phase 1: the order exists, nothing was sent.
-    Signal.objects.filter(pk=signal.pk).update(status=Signal.Status.PROCESSING)
-    (target,) = signal_targets(signal=signal)
-    from signals.intent import SignalIntent
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the pipeline catches it."""
 
-    target_plan(
-        signal=signal,
-        intent=SignalIntent.from_json(signal.intent),
-        target=target,
-        instrument=instrument_find(symbol="AAPL"),
-    )
+
+def test_crash_after_persisting_before_submitting_resumes_with_the_same_order(monkeypatch, sub):
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+
+    def killed(run):
+        raise WorkerKilled
+
+    with monkeypatch.context() as patch:
+        patch.setattr("signals.pipeline._submit_all", killed)
+        with pytest.raises(WorkerKilled):
+            signal_process(signal_id=signal.pk)
     persisted = Order.objects.get()
     assert persisted.status == Order.Status.NEW and not PaperOrder.objects.exists()
+    signal.refresh_from_db()
+    assert signal.status == Signal.Status.PROCESSING and signal.planned_at is not None
 
-    signal = _run(signal)
+    signal = _run(signal)  # the redelivered message
 
-    assert signal.status == Signal.Status.COMPLETED
+    assert signal.status == Signal.Status.COMPLETED and signal.attempts == 2
     assert Order.objects.get().pk == persisted.pk
     assert PaperOrder.objects.count() == 1 and _position(sub.account) == 10
+    assert SignalResult.objects.get().status == SignalResult.Status.ORDERED
 
 
 def test_crash_after_the_broker_accepted_does_not_place_a_second_order(sub):
