@@ -1,0 +1,37 @@
+import pytest
+
+from config.celery import app as celery_app
+from signals.models import Signal
+
+pytestmark = pytest.mark.django_db
+
+TP = {"ticker": "AMD", "action": "buy"}
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """A real broker connection to a port nothing listens on (Redis "down")."""
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    monkeypatch.setattr(celery_app.conf, "broker_connection_timeout", 0.5)
+    monkeypatch.setattr(celery_app.conf, "broker_transport_options", {"max_retries": 0})
+    monkeypatch.setattr(celery_app, "_pool", None)
+    yield
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+
+
+def test_accepted_even_when_the_queue_is_down(
+    make_webhook, client, broker_down, caplog, django_capture_on_commit_callbacks
+):
+    _, path = make_webhook()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            path, data=TP, content_type="application/json", REMOTE_ADDR="1.2.3.4"
+        )
+    assert response.status_code == 200 and len(callbacks) == 1
+    signal = Signal.objects.get()
+    # Left PENDING, untouched, for the sweep; the failure is logged without secrets.
+    assert signal.status == Signal.Status.PENDING and signal.processing_started_at is None
+    assert "could not enqueue signal" in caplog.text
+    assert path.rsplit("/", 1)[1] not in caplog.text
