@@ -1,7 +1,9 @@
 """Everything under /api/: the v1 REST API, the UTM ingest endpoint, the OpenAPI schema
 (/api/schema/) and its Swagger UI (/api/docs/, served from our own static files)."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -30,8 +32,17 @@ v1 = [
     *router.urls,
 ]
 
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    # API clients get JSON even for a URL that matches nothing (a malformed id, say),
+    # never Django's HTML 404 page.
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 urlpatterns = [
     path("v1/", include((v1, "api"), namespace="v1")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^", api_not_found),
 ]

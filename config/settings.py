@@ -208,10 +208,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["webhooks.schema.preprocess"],
+    "PREPROCESSING_HOOKS": ["config.api_schema.preprocess"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "webhooks.schema.postprocess",
+        "config.api_schema.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SignalStatusEnum": "signals.models.Signal.Status",

@@ -5,6 +5,8 @@
   operation comes from the reference spec kept beside this module, plus the 404 and 429
   answers TradersPost sends but that spec leaves out.
 - Retry-After on every 429.
+- The error answers DRF gives on every REST operation (400 with the bad fields, 401, 403,
+  404), so clients and schemathesis know every status code we can send.
 """
 
 import copy
@@ -83,6 +85,45 @@ def traderspost_webhook(*, result: dict) -> dict:
     return result
 
 
+DETAIL = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string"}},
+}
+FIELD_ERRORS = {
+    "type": "object",
+    "description": "Each bad field (camelCase) with its messages; non_field_errors for the rest.",
+    "additionalProperties": True,
+}
+REST_ERRORS = {
+    "400": ("Invalid input: every bad field is listed.", "ValidationErrors"),
+    "401": ("Not authenticated: no or an invalid API key / session.", "ErrorDetail"),
+    "403": (
+        "Role or key scope does not allow this, or no active organization (suspended).",
+        "ErrorDetail",
+    ),
+    "404": ("Not found (another organization's object looks the same).", "ErrorDetail"),
+}
+
+
+def rest_error_responses(*, result: dict) -> dict:
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("ErrorDetail", DETAIL)
+    schemas.setdefault("ValidationErrors", FIELD_ERRORS)
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/") or path.startswith("/api/v1/signals/ingest"):
+            continue
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for code, (text, component) in REST_ERRORS.items():
+                if code == "400" and method in ("get", "delete") and "{id}" in path:
+                    continue
+                ref = {"$ref": f"#/components/schemas/{component}"}
+                content = {"application/json": {"schema": ref}}
+                responses.setdefault(code, {"description": text, "content": content})
+    return result
+
+
 def retry_after_headers(*, result: dict) -> dict:
     for path in result.get("paths", {}).values():
         for operation in path.values():
@@ -100,4 +141,5 @@ def preprocess(endpoints):
 
 def postprocess(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOKS entry."""
+    result = rest_error_responses(result=result)
     return retry_after_headers(result=traderspost_webhook(result=result))
