@@ -296,3 +296,9 @@ def test_suspend_leaves_other_rows_alone(staff_client, org):
     _run_action(staff_client, "suspend", [org])
     assert BrokerAccount.objects.filter(pk=account.pk).exists()
     assert Webhook.objects.count() == 0
+
+
+def test_admin_styles_are_served_without_collectstatic(client):
+    response = client.get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"body" in b"".join(response.streaming_content)
