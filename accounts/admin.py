@@ -159,6 +159,19 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj is not None else []
 
 
+class ApiKeyStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "revoked"):
+            return queryset.filter(revoked_at__isnull=self.value() == "active")
+        return queryset
+
+
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, required=False
@@ -182,7 +195,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked",
         "created_at",
     ]
-    list_filter = ["mode", "revoked_at"]
+    list_filter = [ApiKeyStateFilter, "mode"]
     list_select_related = ["organization"]
     search_fields = ["name", "prefix", "organization__name", "organization__slug"]
     readonly_fields = [

@@ -302,3 +302,26 @@ def test_admin_styles_are_served_without_collectstatic(client):
     response = client.get("/static/admin/css/base.css")
     assert response.status_code == 200
     assert b"body" in b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("state, expected", [("active", ["live one"]), ("revoked", ["old one"])])
+def test_api_key_state_filter(staff_client, org, state, expected):
+    api_key_create(organization=org, name="live one")
+    old, _ = api_key_create(organization=org, name="old one")
+    _run_action(staff_client, "revoke", [old], reverse("admin:accounts_apikey_changelist"))
+    response = staff_client.get(reverse("admin:accounts_apikey_changelist"), {"state": state})
+    assert [k.name for k in response.context["cl"].result_list] == expected
+
+
+def test_staff_can_set_a_users_password(staff_client, owner):
+    # Django's UserAdmin names this URL after auth.User whatever the user model is.
+    url = reverse("admin:auth_user_password_change", args=[owner.pk])
+    assert url == f"/admin/accounts/user/{owner.pk}/password/"
+    response = staff_client.post(
+        url,
+        {"password1": "brand-new-secret-77", "password2": "brand-new-secret-77"},
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("brand-new-secret-77")
+    assert not owner.check_password("correct horse battery")

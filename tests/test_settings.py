@@ -74,6 +74,7 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis():
         REDIS_URL="redis://cache.internal:6379/3",
     )  # fmt: skip
     assert "django.db.backends.postgresql" in found["DATABASES"]
+    assert "'connect_timeout': 5" in found["DATABASES"]
     assert "db.internal" in found["DATABASES"]
     assert "RedisCache" in found["CACHES"] and "cache.internal:6379/3" in found["CACHES"]
     assert found["CELERY_TASK_ALWAYS_EAGER"] == "False"
