@@ -185,6 +185,7 @@ def _mark(signal: Signal, **fields) -> None:
 def _retrying(signal: Signal, exc: TransientBrokerError) -> None:
     _mark(
         signal,
+        planned_at=signal.planned_at,
         error=f"Temporary broker error, retrying (attempt {signal.attempts} of "
         f"{max_attempts()}): {exc}"[:ERROR_MAX_CHARS],
     )
@@ -276,6 +277,7 @@ def _record_price(run: Run) -> None:
 def _plan_all(run: Run) -> None:
     pending = [t for t in run.targets if t.account.pk not in run.results]
     if not pending:
+        run.signal.planned_at = run.signal.planned_at or timezone.now()
         return
     instrument = _instrument(run)
     new_orders, new_results, cancels = [], [], []
@@ -294,7 +296,7 @@ def _plan_all(run: Run) -> None:
     with transaction.atomic():
         Order.objects.bulk_create(new_orders)
         SignalResult.objects.bulk_create(new_results)
-        _mark(run.signal, planned_at=timezone.now())
+    run.signal.planned_at = timezone.now()  # written with the outcome: one UPDATE less
     for order in new_orders:
         run.orders.setdefault(order.account_id, []).append(order)
     run.results.update({r.account_id: r for r in new_results})
@@ -482,8 +484,7 @@ def _submit_one(adapter: BrokerAdapter, order: Order, plan: dict) -> Order:
     if order.leg == Order.Leg.EXIT:
         # Resting bracket legs of the position being closed must not fill later.
         account_cancel_open_orders(account=order.account, symbol=order.symbol)
-    # Stamped before the call: "sent" is what the timing means.
-    Order.objects.filter(pk=order.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
+    # order_apply_update stamps submitted_at when the broker acknowledges the order.
     update = adapter.submit_order(_request(order, plan))
     return order_apply_update(update=update, account=order.account) or order
 
@@ -594,6 +595,7 @@ def signal_finish(*, run: Run) -> None:
         run.signal,
         status=Signal.Status.FAILED if failed else Signal.Status.COMPLETED,
         error=error[:ERROR_MAX_CHARS],
+        planned_at=run.signal.planned_at,
         submitted_at=run.submitted_at or run.signal.submitted_at,
         filled_at=max(fills) if fills else run.signal.filled_at,
         completed_at=timezone.now(),

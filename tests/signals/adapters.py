@@ -34,10 +34,15 @@ class SlowAdapter(PaperAdapter):
     """Every submission takes a while, so two workers' tasks overlap."""
 
     delay = 0.3
+    spans: list = []  # (start, end) of each submission, to see what overlapped
 
     def submit_order(self, request):
+        start = time.monotonic()
         time.sleep(self.delay)
-        return super().submit_order(request)
+        try:
+            return super().submit_order(request)
+        finally:
+            type(self).spans.append((start, time.monotonic()))
 
 
 def use_adapter(monkeypatch, account, adapter_class, **attributes):
