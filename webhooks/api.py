@@ -254,6 +254,15 @@ def utm_ingest(request):
         return err.response(log_id=row.log_id)
 
 
+def utm_reject_method(request):
+    """Anything but POST: 405, logged like every other request with a valid key."""
+    key = _authenticate(request)
+    ingest = Ingest(key, client_ip(request), request.META.get("CONTENT_TYPE", ""))
+    err = E.UtmError(E.METHOD_NOT_ALLOWED, 405, "Use POST")
+    row = ingest.log(status=Signal.Status.REJECTED, message_code=err.code, message=err.message)
+    return err.response(log_id=row.log_id)
+
+
 class AnyContentNegotiation(BaseContentNegotiation):
     """The ingest endpoint answers JSON whatever the Accept header says."""
 
@@ -328,12 +337,15 @@ class SignalIngestView(APIView):
         except E.UtmError as err:
             return err.response()
 
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        try:
+            answer = utm_reject_method(request._request)
+        except E.UtmError as err:
+            answer = err.response()
+        answer["Allow"] = "POST, OPTIONS"
+        return answer
+
     def handle_exception(self, exc):
-        if isinstance(exc, exceptions.MethodNotAllowed):
-            allowed = E.UtmError(E.METHOD_NOT_ALLOWED, 405, "Use POST")
-            answer = allowed.response()
-            answer["Allow"] = "POST, OPTIONS"
-            return answer
         if isinstance(exc, exceptions.APIException):
             return E.UtmError(E.VALIDATION_ERROR, exc.status_code, str(exc.detail)).response()
         return super().handle_exception(exc)

@@ -484,3 +484,21 @@ def test_viewer_and_outsider_cannot_decide(org, other_org, pending_order, outsid
     assert read_key.post(url).status_code == 403
     pending_order.refresh_from_db()
     assert pending_order.status == Order.Status.PENDING_APPROVAL
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=105780249335193602542745685057339392", "offset=99999999999999999999999", "limit=-1"],
+)
+def test_absurd_pagination_is_clamped_not_a_500(api, org, query):
+    make_tenant_objects(org)
+    for name in ("positions", "signals", "orders", "accounts"):
+        response = api.get(f"/api/v1/{name}/?{query}")
+        assert response.status_code == 200, (name, response.content)
+
+
+def test_page_size_is_capped(api, org):
+    for n in range(3):
+        StrategyFactory(organization=org, name=f"s{n}")
+    data = api.get("/api/v1/strategies/?limit=2").json()
+    assert data["count"] == 3 and len(data["results"]) == 2 and data["next"]

@@ -310,9 +310,18 @@ def test_nul_characters_and_surrogates_are_logged_not_500(raw_key, paper_account
     assert Signal.objects.get().status == Signal.Status.REJECTED
 
 
-def test_get_is_405_in_the_utm_envelope(raw_key):
-    response = APIClient().get(INGEST, HTTP_X_API_KEY=raw_key)
-    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_other_methods_are_405_in_the_utm_envelope_and_logged(raw_key, method):
+    response = getattr(APIClient(), method)(INGEST, HTTP_X_API_KEY=raw_key)
+    data = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response["Allow"] == "POST, OPTIONS"
+    signal = Signal.objects.get()
+    assert signal.status == Signal.Status.REJECTED and str(signal.log_id) == data["logId"]
+
+
+def test_other_methods_without_a_key_are_401(paper_account):
+    assert_error(APIClient().get(INGEST), 401, "INVALID_API_KEY")
+    assert not Signal.objects.exists()
 
 
 # --- ACCOUNT_NOT_FOUND / MODE_MISMATCH -----------------------------------------------
