@@ -3,6 +3,7 @@ parses and wires the services, the Dockerfile has the promised shape, and every 
 point of docker/entrypoint.sh really starts (web answers /healthz, the worker and beat come
 up on a Redis of their own, migrate builds a database)."""
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -47,6 +49,17 @@ def _env(tmp_path, **extra) -> dict:
 @pytest.fixture
 def compose() -> dict:
     return yaml.safe_load((DOCKER / "compose.yml").read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_specification(compose):
+    # docker/compose-spec.schema.json: the Compose Specification's JSON schema (Apache-2.0),
+    # as shipped in docker-compose 1.29.2 (compose/config/compose_spec.json).
+    schema = json.loads((DOCKER / "compose-spec.schema.json").read_text())
+    errors = [
+        f"{list(error.path)}: {error.message}"
+        for error in jsonschema.Draft7Validator(schema).iter_errors(compose)
+    ]
+    assert errors == []
 
 
 def test_compose_names_the_services(compose):
