@@ -15,7 +15,9 @@ def broker_down(monkeypatch):
     monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:9/0")
     monkeypatch.setattr(celery_app.conf, "broker_connection_timeout", 0.5)
     monkeypatch.setattr(celery_app.conf, "broker_transport_options", {"max_retries": 0})
+    # Fresh connection and producer pools for this broker; the app's own come back after.
     monkeypatch.setattr(celery_app, "_pool", None)
+    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
     yield
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
