@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -437,17 +438,41 @@ def _submit_all(run: Run) -> None:
         for account_id, orders in run.orders.items()
     )
     todo = [(account_id, orders) for account_id, orders in todo if orders]
-    for start in range(0, len(todo), SUBMIT_BATCH):
-        # Accounts in a fixed (id) order in every batch, so two lanes never deadlock.
-        with transaction.atomic():
-            for account_id, orders in todo[start : start + SUBMIT_BATCH]:
-                result = run.results.get(account_id)
-                try:
-                    fresh = orders_submit(orders=orders, plan=result.plan if result else {})
-                except TransientBrokerError as exc:
-                    run.transient, fresh = exc, orders
-                _replace(run, account_id, fresh)
-        run.submitted_at = run.submitted_at or timezone.now()
+    batches = [todo[i : i + SUBMIT_BATCH] for i in range(0, len(todo), SUBMIT_BATCH)]
+    threads = getattr(django_settings, "SIGNAL_FANOUT_THREADS", 4)
+    if len(batches) > 1 and threads > 1 and _can_use_threads():
+        # A big fan-out: batches of distinct accounts on their own connections, so the
+        # broker round trips and the database overlap. The lane stays locked throughout.
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(lambda batch: _submit_batch_threaded(run, batch), batches))
+    else:
+        for batch in batches:
+            _submit_batch(run, batch)
+
+
+def _can_use_threads() -> bool:
+    # Another connection cannot see rows of a transaction still open (tests, approvals).
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _submit_batch_threaded(run: Run, batch: list) -> None:
+    try:
+        _submit_batch(run, batch)
+    finally:
+        connection.close()
+
+
+def _submit_batch(run: Run, batch: list) -> None:
+    # Accounts in a fixed (id) order in every batch, so two lanes never deadlock.
+    with transaction.atomic():
+        for account_id, orders in batch:
+            result = run.results.get(account_id)
+            try:
+                fresh = orders_submit(orders=orders, plan=result.plan if result else {})
+            except TransientBrokerError as exc:
+                run.transient, fresh = exc, orders
+            _replace(run, account_id, fresh)
+    run.submitted_at = run.submitted_at or timezone.now()
 
 
 def _replace(run: Run, account_id, fresh: list[Order]) -> None:

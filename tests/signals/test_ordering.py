@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection
 
-from brokers.models import Order, Position
+from brokers.models import Order, PaperOrder, Position
 from signals.models import Signal, SignalResult
 from signals.pipeline import signal_process
 from tests.factories import SubscriptionFactory
@@ -72,3 +72,21 @@ def test_other_tickers_do_not_wait_for_a_busy_lane(monkeypatch, org):
     (start_a, end_a), (start_b, end_b) = SlowAdapter.spans
     # Each submission started before the other ended: the two lanes ran side by side.
     assert start_a < end_b and start_b < end_a
+
+
+def test_a_large_fan_out_is_submitted_in_parallel_batches_exactly_once(org):
+    sub = SubscriptionFactory(strategy__organization=org, sizing_value=2)
+    for _ in range(119):
+        SubscriptionFactory(strategy=sub.strategy, sizing_value=2)
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+
+    signal_process(signal_id=signal.pk)
+    Signal.objects.filter(pk=signal.pk).update(status=Signal.Status.PROCESSING)
+    signal_process(signal_id=signal.pk)  # redelivered: nothing more
+
+    signal.refresh_from_db()
+    assert signal.status == Signal.Status.COMPLETED, signal.error
+    assert Order.objects.filter(signal=signal, status=Order.Status.FILLED).count() == 120
+    assert PaperOrder.objects.count() == 120
+    assert set(Position.objects.values_list("quantity", flat=True)) == {2}
+    assert SignalResult.objects.filter(signal=signal, status="ordered").count() == 120
