@@ -3,6 +3,7 @@ A broker account's encrypted credentials are never rendered, not even as ciphert
 
 from django.contrib import admin
 
+from accounts.admin_forms import SameOrganizationForm
 from brokers.models import BrokerAccount, Instrument, Order, PaperOrder, PaperPrice, Position
 
 
@@ -16,6 +17,7 @@ class InstrumentAdmin(admin.ModelAdmin):
 
 @admin.register(BrokerAccount)
 class BrokerAccountAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = ["name", "organization", "broker", "mode", "status", "cash", "created_at"]
     list_filter = ["broker", "mode", "status"]
     list_select_related = ["organization"]
@@ -31,6 +33,7 @@ class BrokerAccountAdmin(admin.ModelAdmin):
 
 @admin.register(Position)
 class PositionAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = ["symbol", "account", "organization", "quantity", "average_price", "updated_at"]
     list_select_related = ["account", "organization"]
     search_fields = ["symbol", "account__name", "organization__name"]
@@ -39,6 +42,7 @@ class PositionAdmin(admin.ModelAdmin):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = [
         "created_at",
         "organization",

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from accounts.admin_forms import SameOrganizationForm
 from strategies.models import Strategy, Subscription
 
 
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
+    form = SameOrganizationForm
     extra = 0
     raw_id_fields = ["organization", "account"]
     fields = ["account", "organization", "enabled", "auto_submit", "allowed_sides"]
@@ -13,6 +15,7 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Strategy)
 class StrategyAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = ["name", "organization", "asset_class", "enabled", "created_at"]
     list_filter = ["asset_class", "enabled"]
     list_select_related = ["organization"]
@@ -24,6 +27,7 @@ class StrategyAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = [
         "strategy",
         "account",

@@ -325,3 +325,38 @@ def test_staff_can_set_a_users_password(staff_client, owner):
     owner.refresh_from_db()
     assert owner.check_password("brand-new-secret-77")
     assert not owner.check_password("correct horse battery")
+
+
+def _subscription_form_data(subscription, **changes) -> dict:
+    from django.forms.models import model_to_dict
+
+    data = {
+        key: value
+        for key, value in model_to_dict(subscription).items()
+        if value is not None and key != "id"
+    }
+    data.update(changes)
+    return data
+
+
+def test_admin_refuses_to_wire_another_tenants_account(staff_client, org, other_org):
+    subscription = SubscriptionFactory(strategy=StrategyFactory(organization=org))
+    foreign = BrokerAccountFactory(organization=other_org)
+    url = reverse("admin:strategies_subscription_change", args=[subscription.pk])
+    response = staff_client.post(url, _subscription_form_data(subscription, account=foreign.pk))
+    assert response.status_code == 200
+    assert "belongs to another organization" in response.text
+    subscription.refresh_from_db()
+    assert subscription.account.organization == org
+
+
+def test_admin_saves_a_same_tenant_change(staff_client, org):
+    subscription = SubscriptionFactory(strategy=StrategyFactory(organization=org))
+    other_account = BrokerAccountFactory(organization=org)
+    url = reverse("admin:strategies_subscription_change", args=[subscription.pk])
+    response = staff_client.post(
+        url, _subscription_form_data(subscription, account=other_account.pk)
+    )
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.account == other_account

@@ -3,11 +3,13 @@ rendered; a webhook is created (and its URL shown once) in the dashboard, not he
 
 from django.contrib import admin
 
+from accounts.admin_forms import SameOrganizationForm
 from webhooks.models import Webhook
 
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
+    form = SameOrganizationForm
     list_display = ["name", "organization", "strategy", "asset_class", "enabled", "created_at"]
     list_filter = ["enabled", "asset_class", "limit_to_tradingview", "limit_to_trendspider"]
     list_select_related = ["organization", "strategy"]
