@@ -502,3 +502,14 @@ def test_page_size_is_capped(api, org):
         StrategyFactory(organization=org, name=f"s{n}")
     data = api.get("/api/v1/strategies/?limit=2").json()
     assert data["count"] == 3 and len(data["results"]) == 2 and data["next"]
+
+
+@pytest.mark.parametrize("name", ["accounts", "subscriptions", "webhooks", "signals", "orders"])
+def test_browsable_api_renders_for_members_and_refuses_anonymous(org, owner, name):
+    objects = make_tenant_objects(org)
+    assert APIClient().get(f"/api/v1/{name}/", HTTP_ACCEPT="text/html").status_code == 401
+    browser = APIClient()
+    browser.force_login(owner)
+    assert browser.get(f"/api/v1/{name}/", HTTP_ACCEPT="text/html").status_code == 200
+    detail = browser.get(f"/api/v1/{name}/{objects[name].pk}/", HTTP_ACCEPT="text/html")
+    assert detail.status_code == 200
