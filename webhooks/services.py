@@ -230,7 +230,13 @@ def _accept(ctx: _Request, parsed: Parsed) -> Answer:
         window_seconds=ctx.webhook.duplicate_window_seconds,
         signal_id=new_id,
     )
-    fields = {"body_hash": digest, "payload": parsed.payload, "intent": parsed.intent.to_json()}
+    fields = {
+        "body_hash": digest,
+        "payload": parsed.payload,
+        "intent": parsed.intent.to_json(),
+        "ticker": parsed.intent.ticker,
+        "action": parsed.intent.action,
+    }
     if first_id is not None:
         row = _log(
             ctx,
@@ -255,6 +261,8 @@ def _accept(ctx: _Request, parsed: Parsed) -> Answer:
 def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fields) -> Signal:
     data = ctx.data if isinstance(ctx.data, dict) else {}
     fields.setdefault("payload", data or None)
+    fields.setdefault("ticker", _text(data.get("ticker")))
+    fields.setdefault("action", _text(data.get("action")))
     return signal_log(
         organization=ctx.webhook.organization,
         dialect=Signal.Dialect.TRADERSPOST,
@@ -265,8 +273,6 @@ def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fie
         received_at=ctx.received_at,
         source_ip=ctx.ip,
         content_type=ctx.http.META.get("CONTENT_TYPE", ""),
-        ticker=_text(data.get("ticker")),
-        action=_text(data.get("action")),
         message_code=code,
         message=message,
         **fields,

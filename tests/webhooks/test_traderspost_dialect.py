@@ -84,7 +84,9 @@ def test_spec_full_example_is_normalized(make_webhook, send):
         "test": True,
         "extras": {"strategy": "EMA_Crossover", "comment": "Breakout entry"},
     }
-    intent = Signal.objects.get().intent
+    signal = Signal.objects.get()
+    assert (signal.ticker, signal.action) == ("AAPL", "buy")
+    intent = signal.intent
     assert intent["quantity"] == "10" and intent["price"] == "191.25"
     assert intent["take_profit"] == {"percent": "10"}
     assert intent["stop_loss"] == {"percent": "5", "stop_type": "stop"}
