@@ -234,10 +234,19 @@ def _echo(body: dict, symbol, action, quantity_type, order_type, time_in_force) 
         "orderType": order_type,
         "timeInForce": time_in_force,
     }
-    for name in ("quantity", "limitPrice", "stopPrice", "price", "exitRules"):
+    for name in ("quantity", "limitPrice", "stopPrice", "price"):
         if body.get(name) is not None:
             echo[name] = body[name]
     for name in ("strategyId", "comment", "clientSignalId"):
         if isinstance(body.get(name), str):
             echo[name] = body[name]
+    rules = body.get("exitRules") or {}
+    # Only the validated parts: whatever else a sender nests in there is not ours to keep.
+    exit_rules = {
+        name: {"type": rules[name]["type"].strip().upper(), "value": rules[name]["value"]}
+        for name in ("stopLoss", "takeProfit")
+        if rules.get(name) is not None
+    }
+    if exit_rules:
+        echo["exitRules"] = exit_rules
     return echo

@@ -513,3 +513,32 @@ def test_browsable_api_renders_for_members_and_refuses_anonymous(org, owner, nam
     assert browser.get(f"/api/v1/{name}/", HTTP_ACCEPT="text/html").status_code == 200
     detail = browser.get(f"/api/v1/{name}/{objects[name].pk}/", HTTP_ACCEPT="text/html")
     assert detail.status_code == 200
+
+
+def test_session_writes_need_the_csrf_token(org, owner):
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    assert browser.get("/api/v1/strategies/").status_code == 200
+    response = browser.post("/api/v1/strategies/", {"name": "no token"}, format="json")
+    assert response.status_code == 403
+    assert not Strategy.objects.exists()
+
+
+def test_api_key_in_the_query_string_works_for_the_rest_api(org, make_key):
+    _, raw = make_key(scopes=["read"])
+    StrategyFactory(organization=org, name="visible")
+    response = APIClient().get(f"/api/v1/strategies/?apiKey={raw}")
+    assert response.status_code == 200
+    assert [row["name"] for row in response.json()["results"]] == ["visible"]
+
+
+def test_full_update_with_put(api, org):
+    strategy = StrategyFactory(organization=org, name="old")
+    response = api.put(
+        f"/api/v1/strategies/{strategy.id}/",
+        {"name": "new", "description": "d", "assetClass": "future", "enabled": False},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    strategy.refresh_from_db()
+    assert (strategy.name, strategy.asset_class, strategy.enabled) == ("new", "future", False)

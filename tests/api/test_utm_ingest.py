@@ -135,6 +135,18 @@ def test_optional_fields(raw_key, paper_account, extra, intent_fields):
         assert intent[name] == value
 
 
+def test_unknown_fields_are_ignored_and_not_kept_however_deep(raw_key, paper_account):
+    deep = {}
+    for _ in range(400):
+        deep = {"x": deep}
+    rules = {"stopLoss": {"type": "percent", "value": 2, "extra": deep}}
+    response = post(raw_key, body_for(paper_account, exitRules=rules, extra=deep))
+    assert response.status_code == 200, response.content
+    signal = Signal.objects.get()
+    assert signal.payload["exitRules"] == {"stopLoss": {"type": "PERCENT", "value": 2}}
+    assert "extra" not in signal.payload
+
+
 def test_strategy_id_is_looked_up_in_the_keys_organization(raw_key, org, paper_account):
     strategy = StrategyFactory(organization=org)
     assert post(raw_key, body_for(paper_account, strategyId=str(strategy.id))).status_code == 200
