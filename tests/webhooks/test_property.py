@@ -139,3 +139,27 @@ def _hook(make_webhook):
 @pytest.fixture(autouse=True)
 def _no_rate_limits(settings):
     settings.RATELIMIT_ENABLE = False
+
+
+SEGMENTS = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/?#"),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(webhook_id=SEGMENTS, password=SEGMENTS, body=PAYLOADS)
+def test_arbitrary_urls_never_5xx(client, webhook_id, password, body):
+    from urllib.parse import quote
+
+    path = f"/trading/webhook/{quote(webhook_id, safe='')}/{quote(password, safe='')}"
+    response = client.post(path, data=body, content_type="text/plain", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 404
+    assert response.json() == {
+        "success": False,
+        "messageCode": "not-found",
+        "message": "Webhook not found.",
+    }
