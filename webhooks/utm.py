@@ -107,16 +107,17 @@ def positive_decimal(value: Any, label: str, fail) -> Decimal | None:
     except InvalidOperation:
         fail(label, f"{label} must be a number")
         return None
+    if number.is_finite() and number.as_tuple().exponent < -8:
+        # Our columns keep 8 decimals; more is float noise (0.1 + 0.2) from most senders.
+        number = number.quantize(Decimal("1e-8"))
     if not number.is_finite() or number <= 0:
         fail(label, f"{label} must be greater than 0")
         return None
     if number >= NUMBER_MAX:
         fail(label, f"{label} is too large")
         return None
-    if number.as_tuple().exponent < -8:
-        fail(label, f"{label} may have at most 8 decimal places")
-        return None
-    return number.quantize(Decimal(1)) if number == number.to_integral() else number
+    number = number.normalize()  # 450.30000000 -> 450.3, but 100 -> 1E+2 ...
+    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number
 
 
 def utm_parse(body: Any) -> UtmSignal:

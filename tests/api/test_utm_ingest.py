@@ -147,6 +147,13 @@ def test_unknown_fields_are_ignored_and_not_kept_however_deep(raw_key, paper_acc
     assert "extra" not in signal.payload
 
 
+def test_float_noise_is_rounded_to_eight_decimals(raw_key, paper_account):
+    body = body_for(paper_account, quantity=0.1 + 0.2, price=150.1 * 3)
+    assert post(raw_key, body).status_code == 200
+    intent = Signal.objects.get().intent
+    assert intent["quantity"] == "0.3" and intent["price"] == "450.3"
+
+
 def test_strategy_id_is_looked_up_in_the_keys_organization(raw_key, org, paper_account):
     strategy = StrategyFactory(organization=org)
     assert post(raw_key, body_for(paper_account, strategyId=str(strategy.id))).status_code == 200
