@@ -2,6 +2,8 @@
 Swagger UI works offline; and schemathesis, driven by that schema, finds no 5xx and no
 response that contradicts it (real HTTP to a live server, authenticated by a real key)."""
 
+import json
+
 import pytest
 import schemathesis
 from django.urls import reverse
@@ -155,3 +157,104 @@ def test_api_conforms_to_its_schema(seeded, live_server, openapi):
         except Exception as exc:  # collect all, report all
             failures[operation.label] = exc
     assert not failures, "\n\n".join(f"{label}: {exc}" for label, exc in failures.items())
+
+
+# --- real answers of both dialects, checked against the schema we serve ----------------
+
+
+@pytest.fixture
+def served_schema(openapi):
+    return schemathesis.openapi.from_dict(openapi)
+
+
+def _conforms(served_schema, path: str, response) -> None:
+    operation = served_schema[path]["POST"]
+    operation.validate_response(response)  # raises on any mismatch
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"ticker": "AAPL", "action": "buy", "price": 150}, 200),
+        ({"ticker": "AAPL", "action": "dance"}, 400),
+        ({"action": "buy"}, 400),
+        ("{not json", 400),
+    ],
+)
+def test_traderspost_answers_conform_to_the_schema(
+    served_schema, transactional_db, live_server, body, status
+):
+    import requests
+
+    from tests.factories import InstrumentFactory, StrategyFactory
+    from webhooks.services import webhook_create, webhook_password
+
+    InstrumentFactory(symbol="AAPL", asset_class="stock")
+    org = OrganizationFactory()
+    webhook = webhook_create(organization=org, strategy=StrategyFactory(organization=org), name="h")
+    url = f"{live_server.url}/trading/webhook/{webhook.id}/{webhook_password(webhook=webhook)}"
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = requests.post(url, data=data, headers={"Content-Type": "text/plain"}, timeout=10)
+    assert response.status_code == status, response.text
+    _conforms(served_schema, "/trading/webhook/{uuid}/{password}", response)
+
+
+def test_traderspost_unknown_webhook_conforms(served_schema, transactional_db, live_server):
+    import uuid
+
+    import requests
+
+    url = f"{live_server.url}/trading/webhook/{uuid.uuid4()}/secret"
+    response = requests.post(url, data="{}", timeout=10)
+    assert response.status_code == 404
+    _conforms(served_schema, "/trading/webhook/{uuid}/{password}", response)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "accepted",
+        "validation",
+        "bad key",
+        "no scope",
+        "unknown account",
+        "mode",
+        "rate",
+        "suspended",
+    ],
+)
+def test_utm_answers_conform_to_the_schema(
+    served_schema, transactional_db, live_server, case, settings
+):
+    import requests
+
+    from accounts.services import organization_suspend
+    from tests.factories import BrokerAccountFactory
+
+    org = OrganizationFactory()
+    account = BrokerAccountFactory(organization=org)
+    scopes = ["read"] if case == "no scope" else None
+    mode = "live" if case == "mode" else "paper"
+    _, raw = api_key_create(organization=org, name="k", scopes=scopes, mode=mode)
+    body = {"symbol": "AAPL", "action": "openLong", "accountId": str(account.id), "quantity": 1}
+    if case == "validation":
+        body["symbol"] = ""
+    if case == "unknown account":
+        body["accountId"] = "nope"
+    if case == "bad key":
+        raw = "tr_00000000_x"
+    if case == "suspended":
+        organization_suspend(organization=org)
+    if case == "rate":
+        settings.API_KEY_RATE_PER_MINUTE = 0
+    response = requests.post(
+        f"{live_server.url}/api/v1/signals/ingest",
+        json=body,
+        headers={"X-API-Key": raw},
+        timeout=10,
+    )
+    expected = {"accepted": 200, "validation": 400, "bad key": 401, "no scope": 403}
+    expected |= {"unknown account": 404, "mode": 409, "rate": 429, "suspended": 403}
+    assert response.status_code == expected[case], response.text
+    _conforms(served_schema, "/api/v1/signals/ingest", response)
