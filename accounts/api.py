@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from accounts.permissions import MANAGE, TenantScopedMixin, request_tenant
+from accounts.permissions import MANAGE, TenantScopedMixin, acting_user, request_tenant
 from accounts.serializers import ApiKeyCreatedSerializer, ApiKeySerializer
 from accounts.services import api_key_create, api_key_revoke
 
@@ -53,7 +53,7 @@ class ApiKeyViewSet(
             name=data["name"],
             scopes=sorted(set(data["scopes"])) if "scopes" in data else None,
             mode=data.get("mode", ApiKey.Mode.PAPER),
-            created_by=request.user,
+            created_by=acting_user(request),
         )
         key.key = raw
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)

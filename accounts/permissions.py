@@ -32,6 +32,14 @@ def request_tenant(request) -> Tenant:
     return tenant
 
 
+def acting_user(request):
+    """The person behind a request: the session's user, never an API key's creator (the key
+    acts, not the person who once made it)."""
+    if request_tenant(request).api_key is not None:
+        return None
+    return request.user
+
+
 def view_access(view, request) -> tuple[str, str]:
     """READ for safe methods, otherwise the view's ``write_access`` (MANAGE by default);
     an action may override both through ``access_by_action``."""

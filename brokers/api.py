@@ -6,7 +6,13 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.permissions import TRADE, TenantScopedMixin, filter_params, request_tenant
+from accounts.permissions import (
+    TRADE,
+    TenantScopedMixin,
+    acting_user,
+    filter_params,
+    request_tenant,
+)
 from brokers.models import BrokerAccount, Order, Position
 from brokers.serializers import (
     BrokerAccountSerializer,
@@ -54,7 +60,7 @@ class OrderViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def _decide(self, decision):
         order = self.get_object()  # another tenant's order is a 404 here
-        user = self.request.user if getattr(self.request.user, "pk", None) else None
+        user = acting_user(self.request)
         try:
             decided = decision(organization=order.organization, order_id=order.pk, user=user)
         except OrderNotPending as exc:

@@ -462,6 +462,22 @@ def test_trader_approves_a_pending_order(org, pending_order, role):
     assert again.status_code == 409
 
 
+def test_key_decisions_are_not_attributed_to_the_keys_creator(org, owner, pending_order):
+    _, raw = api_key_create(organization=org, name="bot", created_by=owner)
+    bot = APIClient()
+    bot.credentials(HTTP_X_API_KEY=raw)
+    assert bot.post(f"/api/v1/orders/{pending_order.id}/reject/").status_code == 200
+    pending_order.refresh_from_db()
+    assert owner.email not in pending_order.error
+    created = bot.post("/api/v1/api-keys/", {"name": "child"}, format="json").json()
+    assert ApiKey.objects.get(pk=created["id"]).created_by is None
+
+
+def test_session_key_creation_records_the_person(api, owner):
+    created = api.post("/api/v1/api-keys/", {"name": "mine"}, format="json").json()
+    assert ApiKey.objects.get(pk=created["id"]).created_by == owner
+
+
 def test_reject_cancels_and_never_submits(org, pending_order):
     response = as_role(org, Role.TRADER).post(f"/api/v1/orders/{pending_order.id}/reject/")
     assert response.status_code == 200
