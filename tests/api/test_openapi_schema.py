@@ -3,6 +3,7 @@ Swagger UI works offline; and schemathesis, driven by that schema, finds no 5xx 
 response that contradicts it (real HTTP to a live server, authenticated by a real key)."""
 
 import json
+import re
 
 import pytest
 import schemathesis
@@ -101,6 +102,10 @@ def test_schema_and_docs_are_served_offline(client):
     html = docs.content.decode()
     assert "swagger-ui" in html and "/static/drf_spectacular_sidecar/" in html
     assert "cdn.jsdelivr" not in html and "unpkg" not in html
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    for asset in assets:  # served by us: the docs work with no internet
+        assert client.get(asset).status_code == 200, asset
 
 
 # --- schemathesis ----------------------------------------------------------------------
