@@ -273,7 +273,7 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
         "config.wsgi:application",
         "-b", f"127.0.0.1:{args.port}",
         "-w", str(args.workers),
-        "-k", "gthread",
+        "-k", args.worker_class,
         "--threads", str(args.threads),
         "--keep-alive", "30",
         "--log-level", "error",
@@ -376,6 +376,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)))
+    parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--database", default="tr_bench")
     parser.add_argument("--queue", default="bench-ingest")

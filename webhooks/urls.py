@@ -12,4 +12,6 @@ view = TradersPostWebhookView.as_view()
 urlpatterns = [
     re_path(r"^(?P<webhook_id>[^/]+)/(?P<password>[^/]*)/?$", view, name="traderspost"),
     re_path(r"^(?P<webhook_id>[^/]+)/?$", view, name="traderspost-no-password"),
+    # Anything else under /trading/webhook/ names no webhook: the dialect's JSON 404.
+    re_path(r"^", view, {"webhook_id": ""}, name="traderspost-unknown"),
 ]

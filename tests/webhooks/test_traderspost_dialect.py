@@ -359,6 +359,8 @@ def test_head_is_post_required_too(make_webhook, client):
         "/trading/webhook/not-a-uuid/secret",
         f"/trading/webhook/{uuid.uuid4()}",
         "/trading/webhook/%00%ff/x/",
+        "/trading/webhook/",
+        f"/trading/webhook/{uuid.uuid4()}/secret/extra",
     ],
 )
 def test_unknown_webhook_is_not_found_and_not_logged(send, path):
