@@ -46,7 +46,6 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     celery_app.conf.task_default_queue = queue
     try:
         _wait_ready(worker, log)
-        assert not celery_app.conf.task_always_eager  # the worker, not this process, runs tasks
         yield worker
     finally:
         celery_app.conf.task_default_queue = previous
@@ -56,6 +55,15 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+@pytest.fixture
+def worker(celery_worker_process):
+    """The running worker, for one test (after the autouse fixture turned eager mode off:
+    the worker, not this process, must run the tasks)."""
+    assert not celery_app.conf.task_always_eager
+    assert celery_worker_process.poll() is None
+    return celery_worker_process
 
 
 def _wait_ready(worker: subprocess.Popen, log: Path, timeout: float = 30) -> None:

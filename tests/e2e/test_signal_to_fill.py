@@ -103,7 +103,7 @@ def test_close_and_open_sent_back_to_back_are_not_swapped(
     ]
 
 
-def test_utm_ingest_ends_in_a_filled_paper_order(celery_worker_process, client, org, subscription):
+def test_utm_ingest_ends_in_a_filled_paper_order(worker, client, org, subscription):
     account = subscription.account
     _, raw_key = api_key_create(organization=org, name="bot", scopes=[ApiKey.Scope.SIGNALS_WRITE])
     body = {
