@@ -353,7 +353,8 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
         [
             str(bin_dir / "celery"), "-A", "config", "worker", "-P", "prefork",
             "-c", str(args.concurrency), "-Q", args.queue, "--without-heartbeat",
-            "--without-gossip", "--without-mingle", "-l", "info", "--prefetch-multiplier", "1",
+            "--without-gossip", "--without-mingle", "-l", "info",
+            "--prefetch-multiplier", str(args.prefetch),
         ],
         env,
         worker_log,
@@ -433,9 +434,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--fanout", type=int, default=1000)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--prefetch", type=int, default=4)
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--database", default="tr_benchpipe")
     parser.add_argument("--queue", default="bench-pipeline")
