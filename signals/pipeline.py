@@ -144,6 +144,15 @@ def signal_run(*, signal: Signal) -> None:
     """One signal, inside its lane."""
     if not _claim(signal):
         return
+    if signal.attempts > max_attempts():
+        # Every earlier attempt died mid-way (worker killed, out of memory, time limit):
+        # stop the redelivery loop and say so.
+        _signal_fail(
+            signal,
+            f"Gave up after {signal.attempts - 1} attempts: processing never finished "
+            "(the worker died or ran out of time each time).",
+        )
+        return
     try:
         run = _run_start(signal)
         _record_price(run)

@@ -315,3 +315,16 @@ def test_a_later_signals_task_processes_the_earlier_one_first(sub):
     assert first.completed_at <= second.planned_at
     _run(first)  # its own task arrives late: nothing more happens
     assert Order.objects.count() == 2
+
+
+def test_a_signal_whose_worker_always_dies_ends_failed_after_the_cap(settings, sub):
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+    Signal.objects.filter(pk=signal.pk).update(
+        status=Signal.Status.PROCESSING, attempts=settings.SIGNAL_MAX_ATTEMPTS
+    )
+
+    signal = _run(signal)
+
+    assert signal.status == Signal.Status.FAILED
+    assert signal.error.startswith("Gave up after 5 attempts")
+    assert not Order.objects.exists() and not PaperOrder.objects.exists()
