@@ -33,6 +33,7 @@ from brokers.adapters.base import (
     BracketSpec,
     BrokerAdapter,
     BrokerError,
+    OrderRejected,
     OrderRequest,
     TransientBrokerError,
 )
@@ -330,6 +331,10 @@ def target_plan(*, run: Run, target: Target, instrument):
         raise
     except (BrokerError, PlanError) as exc:
         return [], _result(signal, target, SignalResult.Status.FAILED, str(exc))
+    except Exception as exc:  # one account's surprise must not fail the others
+        logger.exception("planning signal %s for account %s failed", signal.pk, account.pk)
+        reason = f"Internal error: {exc.__class__.__name__}: {exc}"
+        return [], _result(signal, target, SignalResult.Status.FAILED, reason)
     if plan.cancel:
         return None
     if plan.ignored:
@@ -504,7 +509,8 @@ def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
             _order_note(order, f"Temporary broker error, will retry: {exc}")
             raise
         except BrokerError as exc:
-            _order_end(order, Order.Status.FAILED, str(exc))
+            ended = Order.Status.REJECTED if isinstance(exc, OrderRejected) else Order.Status.FAILED
+            _order_end(order, ended, str(exc))
             for later in orders[index + 1 :]:
                 _order_end(
                     later, Order.Status.FAILED, f"Not sent: the {order.leg} order before it failed."
@@ -676,9 +682,23 @@ def order_approve(*, organization, order_id, user=None) -> list[Order]:
             orders_submit(orders=claimed, plan=result.plan if result else {})
         if order.signal_id:
             result_refresh(signal=order.signal, account_id=order.account_id)
+            _signal_timings_after_approval(order.signal_id)
     for approved in claimed:
         approved.refresh_from_db()
     return claimed
+
+
+def _signal_timings_after_approval(signal_id) -> None:
+    # The signal completed when its orders were parked; its submitted / filled timings are
+    # those of the first approval that sent them.
+    now = timezone.now()
+    Signal.objects.filter(pk=signal_id, submitted_at__isnull=True).update(submitted_at=now)
+    filled = Order.objects.filter(
+        signal_id=signal_id, parent__isnull=True, status=Order.Status.FILLED
+    )
+    last_fill = filled.order_by("-filled_at").values_list("filled_at", flat=True).first()
+    if last_fill:
+        Signal.objects.filter(pk=signal_id, filled_at__isnull=True).update(filled_at=last_fill)
 
 
 def order_reject(*, organization, order_id, user=None) -> list[Order]:

@@ -59,6 +59,8 @@ def test_approve_submits_it(sub, org, owner):
     assert [(o.pk, o.status) for o in approved] == [(order.pk, Order.Status.FILLED)]
     assert order.status == Order.Status.FILLED and _position(sub) == 4
     assert _result(order).status == SignalResult.Status.ORDERED
+    signal = Signal.objects.get(pk=order.signal_id)
+    assert signal.submitted_at is not None and signal.filled_at == order.filled_at
     with pytest.raises(OrderNotPending, match="not waiting for approval"):
         order_approve(organization=org, order_id=order.pk)
     assert PaperOrder.objects.count() == 1

@@ -287,13 +287,25 @@ def test_transient_errors_past_the_cap_end_in_a_visible_failure(monkeypatch, set
     assert not PaperOrder.objects.exists()
 
 
+def test_an_order_the_broker_rejects_ends_rejected_with_its_reason(sub):
+    signal = _run(
+        signal_for(
+            strategy=sub.strategy, action="buy", price=100, order_type="limit", limit_price=-5
+        )
+    )
+    order = Order.objects.get(signal=signal)
+    assert order.status == Order.Status.REJECTED and order.error.startswith("Order rejected")
+    assert _result(signal, sub.account).status == SignalResult.Status.FAILED
+    assert signal.status == Signal.Status.FAILED and not PaperOrder.objects.exists()
+
+
 def test_a_failed_exit_stops_the_entry_of_a_reversal(monkeypatch, sub):
     _run(signal_for(strategy=sub.strategy, action="sell", price=100, quantity=20))
     signal = _run(
         signal_for(strategy=sub.strategy, action="buy", price=100, order_type="stop", stop_price=-1)
     )
     exit_, entry = (Order.objects.get(signal=signal, leg=leg) for leg in ("exit", "entry"))
-    assert exit_.status == entry.status == Order.Status.FAILED
+    assert (exit_.status, entry.status) == (Order.Status.REJECTED, Order.Status.FAILED)
     assert entry.error == "Not sent: the exit order before it failed."
     assert _position(sub.account) == -20
 
