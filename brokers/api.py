@@ -21,7 +21,7 @@ from brokers.serializers import (
     PositionFilterSerializer,
     PositionSerializer,
 )
-from signals.pipeline import OrderNotPending, order_approve, order_reject
+from signals.approvals import OrderNotPending, order_approve, order_reject
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -510,9 +510,9 @@ def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
             raise
         except BrokerError as exc:
             ended = Order.Status.REJECTED if isinstance(exc, OrderRejected) else Order.Status.FAILED
-            _order_end(order, ended, str(exc))
+            order_end(order, ended, str(exc))
             for later in orders[index + 1 :]:
-                _order_end(
+                order_end(
                     later, Order.Status.FAILED, f"Not sent: the {order.leg} order before it failed."
                 )
             done += orders[index:]
@@ -554,7 +554,7 @@ def _order_note(order: Order, error: str) -> None:
     Order.objects.filter(pk=order.pk).update(error=order.error, updated_at=timezone.now())
 
 
-def _order_end(order: Order, status: str, error: str, only_from=(Order.Status.NEW,)) -> bool:
+def order_end(order: Order, status: str, error: str, only_from=(Order.Status.NEW,)) -> bool:
     """Move ``order`` to ``status`` if it is still in ``only_from`` (a conditional update:
     a concurrent approval, rejection or expiry of the same order cannot both win)."""
     updated = Order.objects.filter(pk=order.pk, status__in=only_from).update(
@@ -573,7 +573,7 @@ def _give_up(run: Run) -> None:
     for orders in run.orders.values():
         for order in orders:
             if order.status == Order.Status.NEW:
-                _order_end(order, Order.Status.FAILED, error)
+                order_end(order, Order.Status.FAILED, error)
     for target in run.targets:
         if target.account.pk not in run.results:
             result = _result(run.signal, target, SignalResult.Status.FAILED, error)
@@ -644,117 +644,13 @@ def signal_finish(*, run: Run) -> None:
 
 def _signal_fail(signal: Signal, error: str) -> None:
     for order in Order.objects.filter(signal=signal, status=Order.Status.NEW):
-        _order_end(order, Order.Status.FAILED, error)
+        order_end(order, Order.Status.FAILED, error)
     _mark(
         signal,
         status=Signal.Status.FAILED,
         error=error[:ERROR_MAX_CHARS],
         completed_at=timezone.now(),
     )
-
-
-# -- manual approval -------------------------------------------------------------------------
-
-
-class OrderNotPending(Exception):
-    """The order is not (or no longer) waiting for approval."""
-
-
-def order_approve(*, organization, order_id, user=None) -> list[Order]:
-    """Approve a pending order and the other pending orders of the same signal for the same
-    account (the exit and entry of one reversal are one decision), then submit them, inside
-    the ticker's lane. Another tenant's order raises Order.DoesNotExist (a 404)."""
-    order = Order.objects.for_org(organization).get(pk=order_id)
-    with lane_lock(organization_id=organization.pk, ticker=order.symbol):
-        siblings = _pending_siblings(order)
-        now = timezone.now()
-        live = [o for o in siblings if o.approval_expires_at is None or o.approval_expires_at > now]
-        if not live:
-            raise OrderNotPending(_not_pending_message(order))
-        claimed = [
-            o for o in live if _order_end(o, Order.Status.NEW, "", (Order.Status.PENDING_APPROVAL,))
-        ]
-        claimed.sort(key=lambda o: LEG_ORDER.get(o.leg, 9))
-        result = SignalResult.objects.filter(
-            signal_id=order.signal_id, account_id=order.account_id
-        ).first()
-        if claimed:
-            orders_submit(orders=claimed, plan=result.plan if result else {})
-        if order.signal_id:
-            result_refresh(signal=order.signal, account_id=order.account_id)
-            _signal_timings_after_approval(order.signal_id)
-    for approved in claimed:
-        approved.refresh_from_db()
-    return claimed
-
-
-def _signal_timings_after_approval(signal_id) -> None:
-    # The signal completed when its orders were parked; its submitted / filled timings are
-    # those of the first approval that sent them.
-    now = timezone.now()
-    Signal.objects.filter(pk=signal_id, submitted_at__isnull=True).update(submitted_at=now)
-    filled = Order.objects.filter(
-        signal_id=signal_id, parent__isnull=True, status=Order.Status.FILLED
-    )
-    last_fill = filled.order_by("-filled_at").values_list("filled_at", flat=True).first()
-    if last_fill:
-        Signal.objects.filter(pk=signal_id, filled_at__isnull=True).update(filled_at=last_fill)
-
-
-def order_reject(*, organization, order_id, user=None) -> list[Order]:
-    order = Order.objects.for_org(organization).get(pk=order_id)
-    who = f" by {user.email}" if user is not None else ""
-    rejected = [
-        o
-        for o in _pending_siblings(order)
-        if _order_end(o, Order.Status.CANCELED, f"Rejected{who}.", (Order.Status.PENDING_APPROVAL,))
-    ]
-    if not rejected:
-        raise OrderNotPending(_not_pending_message(order))
-    if order.signal_id:
-        result_refresh(signal=order.signal, account_id=order.account_id)
-    for canceled in rejected:
-        canceled.refresh_from_db()
-    return rejected
-
-
-def order_expire_approvals(*, now=None) -> int:
-    """End the pending orders whose approval window has passed."""
-    now = now or timezone.now()
-    expired = list(
-        Order.objects.filter(
-            status=Order.Status.PENDING_APPROVAL, approval_expires_at__lte=now
-        ).select_related("signal")[:1000]
-    )
-    count = 0
-    for order in expired:
-        if _order_end(
-            order, Order.Status.EXPIRED, "Not approved in time.", (Order.Status.PENDING_APPROVAL,)
-        ):
-            count += 1
-            if order.signal_id:
-                result_refresh(signal=order.signal, account_id=order.account_id)
-    return count
-
-
-def _pending_siblings(order: Order) -> list[Order]:
-    if order.signal_id is None:
-        return [order] if order.status == Order.Status.PENDING_APPROVAL else []
-    return list(
-        Order.objects.filter(
-            signal_id=order.signal_id,
-            account_id=order.account_id,
-            parent__isnull=True,
-            status=Order.Status.PENDING_APPROVAL,
-        ).select_related("account")
-    )
-
-
-def _not_pending_message(order: Order) -> str:
-    order.refresh_from_db(fields=["status"])
-    if order.status == Order.Status.PENDING_APPROVAL:
-        return "The approval window of this order has passed."
-    return f"This order is not waiting for approval (it is {order.get_status_display().lower()})."
 
 
 # -- sweep -------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from celery import shared_task
 from django.conf import settings
 
 from brokers.adapters.base import TransientBrokerError
-from signals.pipeline import order_expire_approvals, signal_process, signal_sweep
+from signals.approvals import order_expire_approvals
+from signals.pipeline import signal_process, signal_sweep
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from brokers.models import Order, PaperOrder, Position
+from signals.approvals import OrderNotPending, order_approve, order_reject
 from signals.models import Signal, SignalResult
-from signals.pipeline import OrderNotPending, order_approve, order_reject
 from signals.tasks import expire_approvals, process_signal
 from tests.factories import SubscriptionFactory
 from tests.signals.factories import signal_for
