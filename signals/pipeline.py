@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -247,19 +247,28 @@ def _account_target(signal: Signal) -> list[Target]:
     return [Target(account=account, subscription=subscription, settings=settings)]
 
 
-_instruments: dict = {}
 INSTRUMENT_CACHE_SECONDS = 300
 
 
-def _instrument(run: Run):
-    # The ticker database changes a few times a day at most; every signal reads it.
-    asset_class = run.signal.strategy.asset_class if run.signal.strategy_id else None
-    key = (run.intent.ticker, asset_class)
-    cached = _instruments.get(key)
-    if cached is None or cached[1] < time.monotonic():
-        found = instrument_find(symbol=run.intent.ticker, asset_class=asset_class)
-        cached = _instruments[key] = (found, time.monotonic() + INSTRUMENT_CACHE_SECONDS)
-    return cached[0]
+def _instrument(run: Run) -> tuple[str, Decimal | None]:
+    """(asset class, quantity step) of the ticker. Cached: the ticker database changes a
+    few times a day at most and every signal reads it."""
+    strategy_class = run.signal.strategy.asset_class if run.signal.strategy_id else None
+    raw = f"{run.intent.ticker}:{strategy_class}"
+    key = "pipeline-instrument:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+    try:
+        cached = cache.get(key)
+    except Exception:  # a cache outage must not stop trading
+        cached = None
+    if cached is None:
+        found = instrument_find(symbol=run.intent.ticker, asset_class=strategy_class)
+        step = str(found.quantity_step) if found else ""
+        cached = (found.asset_class if found else strategy_class or "stock", step)
+        try:
+            cache.set(key, cached, INSTRUMENT_CACHE_SECONDS)
+        except Exception:
+            logger.warning("instrument cache unavailable")
+    return cached[0], Decimal(cached[1]) if cached[1] else None
 
 
 # -- phase 1: plan and persist ---------------------------------------------------------
@@ -343,6 +352,7 @@ def target_plan(*, run: Run, target: Target, instrument):
 
 
 def _market(adapter: BrokerAdapter, intent: SignalIntent, settings, instrument) -> Market:
+    asset_class, quantity_step = instrument
     position = adapter.get_position(intent.ticker)
     price = intent.reference_price
     if price is None:
@@ -355,8 +365,8 @@ def _market(adapter: BrokerAdapter, intent: SignalIntent, settings, instrument) 
         position=position.quantity if position else Decimal("0"),
         price=price,
         equity=equity,
-        asset_class=instrument.asset_class if instrument else "stock",
-        quantity_step=instrument.quantity_step if instrument else None,
+        asset_class=asset_class,
+        quantity_step=quantity_step,
     )
 
 

@@ -9,7 +9,7 @@ from brokers.models import BrokerAccount, Order, PaperOrder, Position
 from signals.models import Signal, SignalResult
 from signals.pipeline import client_order_id_for, signal_process
 from signals.tasks import process_signal
-from tests.factories import BrokerAccountFactory, SubscriptionFactory
+from tests.factories import BrokerAccountFactory, InstrumentFactory, SubscriptionFactory
 from tests.signals.adapters import FlakyAdapter, use_adapter
 from tests.signals.factories import signal_for
 
@@ -340,3 +340,17 @@ def test_a_signal_whose_worker_always_dies_ends_failed_after_the_cap(settings, s
     assert signal.status == Signal.Status.FAILED
     assert signal.error.startswith("Gave up after 5 attempts")
     assert not Order.objects.exists() and not PaperOrder.objects.exists()
+
+
+def test_quantity_is_rounded_to_the_instruments_lot_step(org):
+    InstrumentFactory(symbol="BTCUSD", asset_class="crypto", quantity_step=D("0.001"))
+    sub = SubscriptionFactory(
+        strategy__organization=org,
+        strategy__asset_class="crypto",
+        use_signal_quantity=False,
+        sizing_method="dollar_amount",
+        sizing_value=D("100"),
+    )
+    signal = _run(signal_for(strategy=sub.strategy, action="buy", ticker="BTCUSD", price=30000))
+    assert Order.objects.get(signal=signal).quantity == D("0.003")  # 100 / 30000, rounded down
+    assert _position(sub.account, "BTCUSD") == D("0.003")
