@@ -40,7 +40,7 @@ from brokers.adapters.base import (
 from brokers.models import BrokerAccount, Order
 from brokers.services import account_cancel_open_orders, order_apply_update
 from signals.intent import SignalIntent
-from signals.lanes import lane_lock
+from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
 from strategies.models import Subscription
 from strategies.planning import Market, Plan, PlanError, needs_equity, plan_signal
@@ -103,22 +103,18 @@ def client_order_id_for(*, signal_id, target_key: str, leg: str) -> str:
 def signal_process(*, signal_id) -> None:
     """Process ``signal_id`` and, first, every earlier unfinished signal of its lane.
     Raises TransientBrokerError when a broker asked us to come back later."""
-    signal = (
-        Signal.objects.filter(pk=signal_id)
-        .only("organization_id", "ticker", "status", "received_at")
-        .first()
-    )
-    if signal is None or signal.status not in ACTIVE:
-        return
-    with lane_lock(organization_id=signal.organization_id, ticker=signal.ticker):
+    with signal_lane(signal_id=signal_id) as lane:
+        if lane is None:
+            return
+        organization_id, ticker, received_at = lane
         backlog = (
             Signal.objects.filter(
-                organization_id=signal.organization_id,
+                organization_id=organization_id,
                 # The log keeps the ticker as sent; the lane is case-blind like the lock.
-                ticker__iexact=signal.ticker,
+                ticker__iexact=ticker,
                 status__in=ACTIVE,
             )
-            .filter(Q(received_at__lt=signal.received_at) | Q(pk=signal.pk))
+            .filter(Q(received_at__lt=received_at) | Q(pk=signal_id))
             .select_related("strategy")
             .order_by("received_at", "id")
         )

@@ -90,3 +90,29 @@ def test_a_large_fan_out_is_submitted_in_parallel_batches_exactly_once(org):
     assert PaperOrder.objects.count() == 120
     assert set(Position.objects.values_list("quantity", flat=True)) == {2}
     assert SignalResult.objects.filter(signal=signal, status="ordered").count() == 120
+
+
+def test_a_signal_and_an_approval_of_its_ticker_share_one_lane(org):
+    from signals.lanes import lane_lock, signal_lane
+
+    signal = signal_for(
+        organization=org,
+        strategy=SubscriptionFactory(strategy__organization=org).strategy,
+        action="buy",
+        ticker="aapl",
+    )
+    with signal_lane(signal_id=signal.pk) as lane:
+        assert lane is not None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            held = cursor.fetchone()[0]
+        # Taking the approval-side lock of the same lane from this session stacks on the
+        # same advisory lock (re-entrant per session): no new lock object appears.
+        with lane_lock(organization_id=org.pk, ticker="AAPL"), connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            assert cursor.fetchone()[0] == held
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 0
