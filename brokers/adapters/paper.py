@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -84,21 +84,27 @@ class PaperAdapter(BrokerAdapter):
     def submit_order(self, request: OrderRequest) -> OrderUpdate:
         _validate(request)
         organization_id = self.account.organization_id
-        # The market price is written outside the account's transaction: no worker ever
-        # holds the account lock while queuing on the organization's one price row.
+        # The market price is written outside the account's lock: no worker ever holds the
+        # account lock while queuing on the organization's one price row.
         if request.reference_price is not None and request.reference_price > 0:
             _price_set(organization_id, request.symbol, request.reference_price)
-        with transaction.atomic():
+        last = _market_last(self.account, request)
+        # No savepoint: the pipeline submits a batch of accounts in one transaction, and
+        # nothing in here raises after a write (the price check is done above; the account
+        # lock makes the client id lookup and the insert one step).
+        with transaction.atomic(savepoint=False):
             account = _lock_account(self.account.pk)
             existing = _find(account, request.client_order_id)
             if existing is not None:
                 return order_to_update(existing, with_legs=True)
-            last = _market_last(account, request)
-            booked = _book(account, request, last)
-            if booked is None:  # lost an insert race the account lock did not cover
-                return order_to_update(_find(account, request.client_order_id), with_legs=True)
-            order, legs = booked
-            self.account.cash = account.cash
+            if request.order_type == "market" and last is None:
+                unpriced = True
+            else:
+                unpriced = False
+                order, legs = _book(account, request, last)
+                self.account.cash = account.cash
+        if unpriced:
+            raise NoPriceAvailable(request.symbol)
         if last is None and order.filled_avg_price is not None:
             _price_set(organization_id, order.symbol, order.filled_avg_price)
         return order_to_update(order, legs=legs)
@@ -126,7 +132,7 @@ def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -
     orders it crosses, in every paper account of the organization."""
     if price is None or not price.is_finite() or price <= 0:
         return []
-    _price_set(organization_id, symbol, price)
+    _price_upsert(organization_id, symbol, price)
     account_ids = (
         PaperOrder.objects.filter(
             organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
@@ -243,30 +249,27 @@ def _find(account: BrokerAccount, client_order_id: str) -> PaperOrder | None:
 
 def _book(
     account: BrokerAccount, request: OrderRequest, last: Decimal | None
-) -> tuple[PaperOrder, list[PaperOrder]] | None:
+) -> tuple[PaperOrder, list[PaperOrder]]:
     """Book the order (and its bracket legs) in its final state, and apply its fill if it
-    fills at once. The insert and the fill share one savepoint: if the unique client id
-    refuses the insert, no cash or position has moved. None when that happened."""
+    fills at once. The caller holds the account lock and found no order with this client
+    id: every PaperOrder insert takes that lock, so the unique client id cannot refuse
+    this one."""
     order = PaperOrder(**_order_fields(account, request))
     price = _price_now(order, last)
     if price is not None:
         _mark_filled(order, order.quantity, price)
     elif order.time_in_force in IMMEDIATE_ONLY:
         _mark_canceled(order, f"Not marketable; {order.time_in_force} orders do not rest.")
-    try:
-        with transaction.atomic():
-            order.save(force_insert=True)
-            legs = _book_legs(account, order, request.bracket, price)
-            if price is not None:
-                ledger_apply_fill(
-                    account=account,
-                    symbol=order.symbol,
-                    side=order.side,
-                    quantity=order.quantity,
-                    price=price,
-                )
-    except IntegrityError:
-        return None
+    order.save(force_insert=True)
+    legs = _book_legs(account, order, request.bracket, price)
+    if price is not None:
+        ledger_apply_fill(
+            account=account,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            price=price,
+        )
     return order, legs
 
 
@@ -355,8 +358,6 @@ def _market_last(account: BrokerAccount, request: OrderRequest) -> Decimal | Non
     last = request.reference_price
     if last is None or last <= 0:
         last = paper_price_get(organization_id=account.organization_id, symbol=request.symbol)
-    if request.order_type == "market" and last is None:
-        raise NoPriceAvailable(request.symbol)
     return last
 
 
@@ -497,6 +498,30 @@ def _mark_canceled(order: PaperOrder, reason: str) -> None:
 def _cancel(order: PaperOrder, reason: str) -> None:
     _mark_canceled(order, reason)
     order.save()
+
+
+PRICE_UPSERT_SQL = (
+    "INSERT INTO brokers_paperprice (organization_id, symbol, price, updated_at) "
+    "VALUES (%s, %s, %s, %s) ON CONFLICT (organization_id, symbol) "
+    "DO UPDATE SET price = EXCLUDED.price, updated_at = EXCLUDED.updated_at"
+)
+
+
+def _price_upsert(organization_id, symbol: str, price: Decimal) -> None:
+    """One statement, for a price that arrives on its own (a signal's): called outside any
+    transaction, so the row lock it takes lasts only that statement."""
+    values = {
+        "organization": organization_id,
+        "symbol": symbol,
+        "price": price,
+        "updated_at": timezone.now(),
+    }
+    params = [
+        PaperPrice._meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(PRICE_UPSERT_SQL, params)
 
 
 def _price_set(organization_id, symbol: str, price: Decimal) -> None:
