@@ -56,6 +56,42 @@ def order_apply_update(*, update: OrderUpdate, account: BrokerAccount | None = N
     return order
 
 
+def order_apply_submission(*, order: Order, update: OrderUpdate) -> Order:
+    """The broker's answer to our submission of ``order`` (still NEW, in hand): one
+    conditional UPDATE instead of a locked re-read. If the row moved on meanwhile (an
+    update applied by someone else), the general path decides."""
+    if update.client_order_id != order.client_order_id or not _is_progress(order, update):
+        return order_apply_update(update=update, account=order.account) or order
+    fields = _submission_fields(order, update)
+    if not Order.objects.filter(pk=order.pk, status=order.status).update(**fields):
+        return order_apply_update(update=update, account=order.account) or order
+    for name, value in fields.items():
+        setattr(order, name, value)
+    for leg in update.legs:
+        order_apply_update(update=leg, account=order.account)
+    return order
+
+
+def _submission_fields(order: Order, update: OrderUpdate) -> dict:
+    now = timezone.now()
+    fields = {
+        "status": update.status,
+        "filled_quantity": max(order.filled_quantity, update.filled_quantity),
+        "updated_at": now,
+    }
+    if order.submitted_at is None and update.status != Order.Status.NEW:
+        fields["submitted_at"] = now
+    if update.broker_order_id:
+        fields["broker_order_id"] = update.broker_order_id
+    if update.filled_avg_price is not None:
+        fields["filled_avg_price"] = update.filled_avg_price
+    if update.error:
+        fields["error"] = update.error
+    if update.status == Order.Status.FILLED and order.filled_at is None:
+        fields["filled_at"] = update.filled_at or now
+    return fields
+
+
 def _is_progress(order: Order, update: OrderUpdate) -> bool:
     if update.status not in Order.Status.values:
         logger.warning("Unknown order status %r from the broker", update.status)

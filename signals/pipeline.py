@@ -38,7 +38,11 @@ from brokers.adapters.base import (
     TransientBrokerError,
 )
 from brokers.models import BrokerAccount, Order
-from brokers.services import account_cancel_open_orders, order_apply_update
+from brokers.services import (
+    account_cancel_open_orders,
+    order_apply_submission,
+    order_apply_update,
+)
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
@@ -530,9 +534,9 @@ def _submit_one(adapter: BrokerAdapter, order: Order, plan: dict) -> Order:
     if order.leg == Order.Leg.EXIT:
         # Resting bracket legs of the position being closed must not fill later.
         account_cancel_open_orders(account=order.account, symbol=order.symbol)
-    # order_apply_update stamps submitted_at when the broker acknowledges the order.
+    # order_apply_submission stamps submitted_at when the broker acknowledges the order.
     update = adapter.submit_order(_request(order, plan))
-    return order_apply_update(update=update, account=order.account) or order
+    return order_apply_submission(order=order, update=update)
 
 
 def _request(order: Order, plan: dict) -> OrderRequest:
