@@ -16,8 +16,11 @@ import logging
 import threading
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import BooleanField, Exists, Func, OuterRef, TextField, Value
+from django.db.models.functions import Cast, Concat, Upper
 
 from signals.models import Signal
 
@@ -32,6 +35,36 @@ LOCK_SIGNAL_SQL = (
     "pg_advisory_lock(hashtextextended(organization_id::text || ':' || upper(ticker), 0)) "
     "FROM signals_signal WHERE id = %s AND status = ANY(%s)"
 )
+# The fast path reads the signal, tries the lock and looks for an earlier unfinished signal
+# of the lane in one statement. It only tries: a lock that had to be waited for would leave
+# the statement's snapshot older than the lock, so a contended lane takes the slow path.
+LANE_HASH = Func(
+    Concat(Cast("organization_id", TextField()), Value(":"), Upper("ticker")),
+    Value(0),
+    function="hashtextextended",
+)
+TRY_LOCK = Func(LANE_HASH, function="pg_try_advisory_lock", output_field=BooleanField())
+
+
+def _behind() -> Exists:
+    return Exists(
+        Signal.objects.filter(
+            organization_id=OuterRef("organization_id"),
+            ticker__iexact=OuterRef("ticker"),
+            status__in=ACTIVE,
+            received_at__lt=OuterRef("received_at"),
+        )
+    )
+
+
+@dataclass
+class Lane:
+    organization_id: object
+    ticker: str
+    received_at: object
+    # The signal itself, when it is known to be the lane's only unfinished one up to it.
+    alone: Signal | None = None
+
 
 _local_guard = threading.Lock()
 _local_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
@@ -58,9 +91,8 @@ def lane_lock(*, organization_id, ticker: str):
 
 @contextmanager
 def signal_lane(*, signal_id):
-    """Lock the lane of an active (PENDING / PROCESSING) signal and yield its
-    (organization id, ticker, received_at); yield None, locking nothing, when the signal
-    is finished or unknown. On PostgreSQL the lookup and the lock are one statement."""
+    """Lock the lane of an active (PENDING / PROCESSING) signal and yield its Lane; yield
+    None, locking nothing, when the signal is finished or unknown."""
     if connection.vendor != "postgresql":
         row = (
             Signal.objects.filter(pk=signal_id, status__in=ACTIVE)
@@ -71,18 +103,38 @@ def signal_lane(*, signal_id):
             yield None
             return
         with _local_lock(lane_key(organization_id=row[0], ticker=row[1])):
-            yield row
+            yield Lane(*row)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(LOCK_SIGNAL_SQL, [signal_id, list(ACTIVE)])
-        row = cursor.fetchone()
-    if row is None:
+    lane = _try_lane(signal_id) or _wait_lane(signal_id)
+    if lane is None:
         yield None
         return
     try:
-        yield row[:3]
+        yield lane
     finally:
-        _unlock(lane_key(organization_id=row[0], ticker=row[1]))
+        _unlock(lane_key(organization_id=lane.organization_id, ticker=lane.ticker))
+
+
+def _try_lane(signal_id) -> Lane | None:
+    found = (
+        Signal.objects.filter(pk=signal_id, status__in=ACTIVE)
+        .select_related("strategy")
+        .annotate(lane_locked=TRY_LOCK, lane_behind=_behind())
+        .first()
+    )
+    if found is None or not found.lane_locked:
+        return None
+    lane = Lane(found.organization_id, found.ticker, found.received_at)
+    if not found.lane_behind:
+        lane.alone = found
+    return lane
+
+
+def _wait_lane(signal_id) -> Lane | None:
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_SIGNAL_SQL, [signal_id, list(ACTIVE)])
+        row = cursor.fetchone()
+    return None if row is None else Lane(*row[:3])
 
 
 def _local_lock(key: str) -> threading.RLock:

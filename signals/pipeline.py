@@ -110,22 +110,26 @@ def signal_process(*, signal_id) -> None:
     with signal_lane(signal_id=signal_id) as lane:
         if lane is None:
             return
-        organization_id, ticker, received_at = lane
-        backlog = (
-            Signal.objects.filter(
-                organization_id=organization_id,
-                # The log keeps the ticker as sent; the lane is case-blind like the lock.
-                ticker__iexact=ticker,
-                status__in=ACTIVE,
-            )
-            .filter(Q(received_at__lt=received_at) | Q(pk=signal_id))
-            .select_related("strategy")
-            .order_by("received_at", "id")
-        )
-        for queued in list(backlog):
+        backlog = [lane.alone] if lane.alone else _backlog(lane, signal_id)
+        for queued in backlog:
             # An earlier signal that must wait for its broker blocks the lane: later ones
             # must not overtake it (raises, and the task is retried with backoff).
             signal_run(signal=queued)
+
+
+def _backlog(lane, signal_id) -> list[Signal]:
+    backlog = (
+        Signal.objects.filter(
+            organization_id=lane.organization_id,
+            # The log keeps the ticker as sent; the lane is case-blind like the lock.
+            ticker__iexact=lane.ticker,
+            status__in=ACTIVE,
+        )
+        .filter(Q(received_at__lt=lane.received_at) | Q(pk=signal_id))
+        .select_related("strategy")
+        .order_by("received_at", "id")
+    )
+    return list(backlog)
 
 
 def _claim(signal: Signal) -> bool:
