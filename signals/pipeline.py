@@ -304,10 +304,13 @@ def _plan_all(run: Run) -> None:
         run.signal.planned_at = run.signal.planned_at or timezone.now()
         return
     instrument = _instrument(run)
+    positions = _positions(run, pending) if len(pending) > 1 else {}
     new_orders, new_results, cancels = [], [], []
     for target in pending:
         try:
-            outcome = target_plan(run=run, target=target, instrument=instrument)
+            outcome = target_plan(
+                run=run, target=target, instrument=instrument, positions=positions
+            )
         except TransientBrokerError as exc:
             run.transient = exc
             continue
@@ -328,7 +331,24 @@ def _plan_all(run: Run) -> None:
         _cancel(run, target)
 
 
-def target_plan(*, run: Run, target: Target, instrument):
+def _positions(run: Run, targets: list[Target]) -> dict:
+    """Every account's position, read per broker in one call where the broker can: a
+    1,000-account fan-out plans without 1,000 round trips."""
+    by_broker: dict = {}
+    for target in targets:
+        if target.account.status == BrokerAccount.Status.ACTIVE:
+            by_broker.setdefault(target.account.broker, []).append(target.account)
+    positions: dict = {}
+    for accounts in by_broker.values():
+        try:
+            adapter_class = type(get_adapter(accounts[0]))
+            positions.update(adapter_class.get_positions(accounts, run.intent.ticker))
+        except BrokerError:  # each account then asks on its own, and fails on its own
+            continue
+    return positions
+
+
+def target_plan(*, run: Run, target: Target, instrument, positions=None):
     """One account's orders and result, unsaved; None for a cancel (done after the
     transaction). Raises only TransientBrokerError: the account's own problems become its
     failed result."""
@@ -338,7 +358,7 @@ def target_plan(*, run: Run, target: Target, instrument):
         return [], _result(signal, target, SignalResult.Status.IGNORED, reason)
     try:
         adapter = get_adapter(account)
-        market = _market(adapter, run.intent, target.settings, instrument)
+        market = _market(adapter, run.intent, target.settings, instrument, positions or {})
         plan = plan_signal(intent=run.intent, settings=target.settings, market=market)
     except TransientBrokerError:
         raise
@@ -355,9 +375,15 @@ def target_plan(*, run: Run, target: Target, instrument):
     return _orders_for(signal, target, plan, market.price)
 
 
-def _market(adapter: BrokerAdapter, intent: SignalIntent, settings, instrument) -> Market:
+def _market(
+    adapter: BrokerAdapter, intent: SignalIntent, settings, instrument, positions: dict
+) -> Market:
     asset_class, quantity_step = instrument
-    position = adapter.get_position(intent.ticker)
+    account_id = adapter.account.pk
+    if account_id in positions:
+        position = positions[account_id]
+    else:
+        position = adapter.get_position(intent.ticker)
     price = intent.reference_price
     if price is None:
         quote = adapter.get_quote(intent.ticker)

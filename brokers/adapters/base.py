@@ -137,6 +137,13 @@ class BrokerAdapter(ABC):
     def get_position(self, symbol: str) -> BrokerPosition | None:
         """The open position in ``symbol``, or None when flat."""
 
+    @classmethod
+    def get_positions(cls, accounts: list[BrokerAccount], symbol: str) -> dict:
+        """Positions in ``symbol`` of many accounts of this broker at once, by account id
+        (an account missing from the answer is read on its own with get_position). The
+        default reads none: only a broker that can answer in one call overrides it."""
+        return {}
+
     @abstractmethod
     def get_quote(self, symbol: str) -> Quote | None: ...
 

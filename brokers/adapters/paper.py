@@ -69,11 +69,13 @@ class PaperAdapter(BrokerAdapter):
 
     def get_position(self, symbol: str) -> BrokerPosition | None:
         position = Position.objects.filter(account_id=self.account.pk, symbol=symbol).first()
-        if position is None or position.quantity == 0:
-            return None
-        return BrokerPosition(
-            symbol=symbol, quantity=position.quantity, average_price=position.average_price
-        )
+        return _position(position, symbol)
+
+    @classmethod
+    def get_positions(cls, accounts: list[BrokerAccount], symbol: str) -> dict:
+        rows = Position.objects.filter(account__in=[a.pk for a in accounts], symbol=symbol)
+        found = {row.account_id: row for row in rows}
+        return {account.pk: _position(found.get(account.pk), symbol) for account in accounts}
 
     def get_quote(self, symbol: str) -> Quote | None:
         last = paper_price_get(organization_id=self.account.organization_id, symbol=symbol)
@@ -125,6 +127,14 @@ class PaperAdapter(BrokerAdapter):
         return paper_market_record_price(
             organization_id=self.account.organization_id, symbol=symbol, price=price
         )
+
+
+def _position(position: Position | None, symbol: str) -> BrokerPosition | None:
+    if position is None or position.quantity == 0:
+        return None
+    return BrokerPosition(
+        symbol=symbol, quantity=position.quantity, average_price=position.average_price
+    )
 
 
 def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -> list[OrderUpdate]:
