@@ -16,10 +16,13 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so a slow leak never becomes an outage.
-max_requests = 2000
-max_requests_jitter = 200
-accesslog = "-"
+# Recycle workers now and then so a slow leak never becomes an outage. Not every few
+# seconds: a new worker re-imports Django (about a second of CPU) and reconnects, and at
+# hundreds of webhooks per second a limit of a few thousand requests did that constantly.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
+max_requests_jitter = max_requests // 10
+# "-" is stdout; empty turns the access log off.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 
