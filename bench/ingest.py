@@ -22,6 +22,8 @@ import asyncio
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -268,9 +270,11 @@ def _server_env(args, db_url: str) -> dict:
 
 
 def _start_gunicorn(args, env) -> subprocess.Popen:
+    # The production config (access log included), with the bench's address and sizes.
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
         "config.wsgi:application",
+        "-c", "config/gunicorn.conf.py",
         "-b", f"127.0.0.1:{args.port}",
         "-w", str(args.workers),
         "-k", args.worker_class,
@@ -278,7 +282,9 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
         "--keep-alive", "30",
         "--log-level", "error",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -311,7 +317,10 @@ def _cpu_seconds(pgid: int, database: str) -> dict:
         except OSError:
             continue
         used = (int(fields[11]) + int(fields[12])) / tick
-        if int(fields[2]) == pgid:
+        if int(fields[2]) == pgid and int(stat.parent.name) == pgid:
+            # The master also carries the CPU of the workers it has reaped (recycled).
+            gunicorn += used + (int(fields[13]) + int(fields[14])) / tick
+        elif int(fields[2]) == pgid:
             gunicorn += used
         elif cmdline.startswith(b"postgres:") and f" {database} ".encode() in cmdline:
             postgres += used
@@ -326,10 +335,54 @@ def _cpu_per_request(before: dict, after: dict, requests: int) -> dict:
 
 
 def _phase(load: "Load", coro_factory, args, proc) -> dict:
-    before = _cpu_seconds(proc.pid, args.database)
+    before = _cpu_seconds(proc.pid, args.database) | {"client": time.process_time()}
     result = load.report(asyncio.run(coro_factory()))
-    after = _cpu_seconds(proc.pid, args.database)
+    after = _cpu_seconds(proc.pid, args.database) | {"client": time.process_time()}
     return result | _cpu_per_request(before, after, result["requests"])
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wrk_phase(args, proc, hooks_file: Path) -> dict:
+    """Saturation with wrk (C, one thread, N keep-alive connections): the load generator
+    shares the 2 cores with the server, so it must cost as little as possible."""
+    script = ROOT / "bench" / "ingest.lua"
+    url = f"http://127.0.0.1:{args.port}"
+    seed = str(random.randrange(1, 10**6))
+    cmd = ["wrk", "-t", str(args.wrk_threads), "-c", str(args.connections)]
+    cmd += ["-d", f"{args.seconds:g}s", "--latency", "-s", str(script), url, "--"]
+    cmd += [str(hooks_file), seed]
+    before = _cpu_seconds(proc.pid, args.database) | {"client": _children_cpu()}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    after = _cpu_seconds(proc.pid, args.database) | {"client": _children_cpu()}
+    stats = json.loads(out.split("WRK ", 1)[1].splitlines()[0])
+    seconds = stats["duration_us"] / 1e6
+    accepted = stats["requests"] - stats["non_2xx"] - stats["socket_errors"]
+    result = {
+        "load": "wrk",
+        "requests": stats["requests"],
+        "accepted": accepted,
+        "non_2xx": stats["non_2xx"],
+        "socket_errors": stats["socket_errors"],
+        "accepted_per_s": round(accepted / seconds, 1),
+        "p50_ms": round(stats["p50_us"] / 1000, 2),
+        "p99_ms": round(stats["p99_us"] / 1000, 2),
+        "max_ms": round(stats["max_us"] / 1000, 2),
+    }
+    return result | _cpu_per_request(before, after, stats["requests"])
+
+
+def _signal_statuses(args) -> dict:
+    """Rows per status in the bench database: every 200 must be a PENDING signal (a
+    DUPLICATE would mean the load repeated a body and overstated the accepted rate)."""
+    import psycopg
+
+    with psycopg.connect(_db_url(args.database_url, args.database)) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM signals_signal GROUP BY status")
+        return dict(rows.fetchall())
 
 
 def _drop_queue(args) -> None:
@@ -355,8 +408,18 @@ def bench_one(args, count: int) -> dict:
         asyncio.run(Load("127.0.0.1", args.port, hooks).saturate(args.connections, 2))  # warm-up
         fixed = Load("127.0.0.1", args.port, hooks)
         fixed_result = _phase(fixed, lambda: fixed.fixed_rate(args.rate, args.seconds), args, proc)
-        sat = Load("127.0.0.1", args.port, hooks)
-        sat_result = _phase(sat, lambda: sat.saturate(args.connections, args.seconds), args, proc)
+        if args.load == "wrk":
+            hooks_file = Path(f"/tmp/bench-ingest-{os.getpid()}.paths")
+            hooks_file.write_text("".join(f"/trading/webhook/{i}/{p}\n" for i, p in hooks))
+            try:
+                sat_result = _wrk_phase(args, proc, hooks_file)
+            finally:
+                hooks_file.unlink()
+        else:
+            sat = Load("127.0.0.1", args.port, hooks)
+            sat_result = _phase(
+                sat, lambda: sat.saturate(args.connections, args.seconds), args, proc
+            )
     finally:
         _stop(proc)
         _drop_queue(args)
@@ -365,6 +428,7 @@ def bench_one(args, count: int) -> dict:
         "queries_per_accepted_request": prepared["queries"],
         f"fixed_{args.rate:g}_per_s": fixed_result,
         "saturation": sat_result,
+        "signal_rows_by_status": _signal_statuses(args),
     }
 
 
@@ -377,6 +441,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)))
     parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument(
+        "--load",
+        choices=["wrk", "asyncio"],
+        default="wrk" if shutil.which("wrk") else "asyncio",
+        help="saturation load generator (wrk: apt-get install wrk)",
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--database", default="tr_bench")
     parser.add_argument("--queue", default="bench-ingest")
