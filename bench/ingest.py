@@ -439,7 +439,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 1)))
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument(
         "--load",

@@ -18,7 +18,14 @@ from config.redaction import RedactSecretsFilter, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_VARS = {"DJANGO_ENV", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL"}
-GUNICORN_VARS = {"PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_TIMEOUT"}
+GUNICORN_VARS = {
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_ACCESS_LOG",
+}
 
 
 def _env(**overrides) -> dict:
