@@ -11,15 +11,17 @@ dialect documents instead of a bare 405.
 """
 
 from django.http import JsonResponse
-from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from webhooks.services import webhook_ingest
 
 
-@method_decorator(csrf_exempt, name="dispatch")
 class TradersPostWebhookView(View):
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return csrf_exempt(super().as_view(**initkwargs))
+
     def dispatch(self, request, webhook_id: str, password: str = ""):
         answer = webhook_ingest(request=request, webhook_id=webhook_id, password=password)
         response = JsonResponse(answer.body, status=answer.status)
