@@ -354,7 +354,7 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
             str(bin_dir / "celery"), "-A", "config", "worker", "-P", "prefork",
             "-c", str(args.concurrency), "-Q", args.queue, "--without-heartbeat",
             "--without-gossip", "--without-mingle", "-l", "info",
-            "--prefetch-multiplier", str(args.prefetch),
+            "--prefetch-multiplier", str(args.prefetch), "-O", args.optimization,
         ],
         env,
         worker_log,
@@ -438,6 +438,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=4)
+    parser.add_argument("--optimization", default="fair", help="celery worker -O")
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--database", default="tr_benchpipe")
     parser.add_argument("--queue", default="bench-pipeline")
