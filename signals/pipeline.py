@@ -43,6 +43,7 @@ from brokers.services import (
     order_apply_submission,
     order_apply_update,
 )
+from signals.fanout import fanout_can_share, fanout_submit
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
@@ -494,7 +495,9 @@ def _submit_all(run: Run) -> None:
     todo = [(account_id, orders) for account_id, orders in todo if orders]
     batches = [todo[i : i + SUBMIT_BATCH] for i in range(0, len(todo), SUBMIT_BATCH)]
     threads = getattr(django_settings, "SIGNAL_FANOUT_THREADS", 4)
-    if len(batches) > 1 and threads > 1 and _can_use_threads():
+    if len(batches) > 1 and fanout_can_share():
+        fanout_submit(run, batches, _submit_batch)
+    elif len(batches) > 1 and threads > 1 and _can_use_threads():
         # A big fan-out: batches of distinct accounts on their own connections, so the
         # broker round trips and the database overlap. The lane stays locked throughout.
         with ThreadPoolExecutor(max_workers=threads) as pool:

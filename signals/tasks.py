@@ -14,6 +14,7 @@ from django.conf import settings
 
 from brokers.adapters.base import TransientBrokerError
 from signals.approvals import order_expire_approvals
+from signals.fanout import fanout_run_batch
 from signals.pipeline import signal_process, signal_sweep
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,18 @@ logger = logging.getLogger(__name__)
 )
 def process_signal(signal_id: str) -> None:
     signal_process(signal_id=signal_id)
+
+
+@shared_task(
+    name="signals.submit_batch",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def submit_batch(signal_id: str, attempt: int, index: int, account_ids: list[str]) -> None:
+    """One batch of a big fan-out, offered by the signal's task (signals.fanout)."""
+    fanout_run_batch(signal_id=signal_id, attempt=attempt, index=index, account_ids=account_ids)
 
 
 @shared_task(name="signals.sweep_pending", acks_late=True, ignore_result=True)
