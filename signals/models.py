@@ -23,21 +23,41 @@ class Signal(OrgOwnedModel):
         REJECTED = "REJECTED", "Rejected"
         DUPLICATE = "DUPLICATE", "Duplicate"
 
+    # Every accepted webhook is one INSERT into this table, and each index is maintained on
+    # every INSERT: the foreign keys below carry no index of their own where a composite
+    # index in Meta covers them or where a partial one (only the rows that have a value)
+    # does the job.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     log_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="signal_set",
+        db_index=False,
+    )
     dialect = models.CharField(max_length=12, choices=Dialect.choices)
     webhook = models.ForeignKey(
-        "webhooks.Webhook", on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
+        "webhooks.Webhook",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signals",
+        db_index=False,
     )
     api_key = models.ForeignKey(
-        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="signals"
+        "accounts.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signals",
+        db_index=False,
     )
     strategy = models.ForeignKey(
         "strategies.Strategy", on_delete=models.SET_NULL, null=True, blank=True
     )
     # UTM signals name one account; webhook signals fan out to the strategy's subscriptions.
     account = models.ForeignKey(
-        "brokers.BrokerAccount", on_delete=models.SET_NULL, null=True, blank=True
+        "brokers.BrokerAccount", on_delete=models.SET_NULL, null=True, blank=True, db_index=False
     )
     received_at = models.DateTimeField(default=timezone.now)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -52,7 +72,12 @@ class Signal(OrgOwnedModel):
     message_code = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True, default="")
     duplicate_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        db_index=False,
     )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -66,8 +91,28 @@ class Signal(OrgOwnedModel):
     class Meta:
         indexes = [
             models.Index(fields=["organization", "-received_at"]),
-            models.Index(fields=["webhook", "body_hash", "received_at"]),
-            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["webhook", "received_at"]),
+            # The sweep looks only at unfinished signals; finished ones leave this index.
+            models.Index(
+                fields=["status", "received_at"],
+                name="signal_unfinished_idx",
+                condition=models.Q(status__in=["PENDING", "PROCESSING"]),
+            ),
+            models.Index(
+                fields=["api_key"],
+                name="signal_api_key_idx",
+                condition=models.Q(api_key__isnull=False),
+            ),
+            models.Index(
+                fields=["account"],
+                name="signal_account_idx",
+                condition=models.Q(account__isnull=False),
+            ),
+            models.Index(
+                fields=["duplicate_of"],
+                name="signal_duplicate_of_idx",
+                condition=models.Q(duplicate_of__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
