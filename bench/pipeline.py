@@ -337,6 +337,14 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _worker_env(args, env: dict) -> dict:
+    if not args.worker_async_commit:
+        return env
+    # An experiment, not the production setting: the worker's sessions stop waiting for
+    # the WAL flush at each commit (libpq reads PGOPTIONS); ingestion stays synchronous.
+    return {**env, "PGOPTIONS": "-c synchronous_commit=off"}
+
+
 def _servers(args, env: dict) -> list[subprocess.Popen]:
     bin_dir = Path(sys.executable).parent
     web = _start(
@@ -356,7 +364,7 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
             "--without-gossip", "--without-mingle", "-l", "info",
             "--prefetch-multiplier", str(args.prefetch), "-O", args.optimization,
         ],
-        env,
+        _worker_env(args, env),
         worker_log,
     )  # fmt: skip
     _wait_port(args.port)
@@ -439,6 +447,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=4)
     parser.add_argument("--optimization", default="fair", help="celery worker -O")
+    parser.add_argument("--worker-async-commit", action="store_true")
     parser.add_argument("--port", type=int, default=18090)
     parser.add_argument("--database", default="tr_benchpipe")
     parser.add_argument("--queue", default="bench-pipeline")
