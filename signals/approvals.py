@@ -10,7 +10,8 @@ from django.utils import timezone
 from brokers.models import Order
 from signals.lanes import lane_lock
 from signals.models import Signal, SignalResult
-from signals.pipeline import LEG_ORDER, order_end, orders_submit, result_refresh
+from signals.pipeline import result_refresh
+from signals.submission import LEG_ORDER, order_end, orders_submit
 
 
 class OrderNotPending(Exception):

@@ -132,7 +132,8 @@ def fanout_run_batch(*, signal_id, attempt: int, index: int, account_ids: list) 
 
 
 def _run_batch(signal_id, attempt: int, account_ids: list) -> None:
-    from signals.pipeline import Run, _submit_batch
+    from signals.pipeline import Run
+    from signals.submission import submit_batch
 
     signal = Signal.objects.filter(
         pk=signal_id, status=Signal.Status.PROCESSING, attempts=attempt
@@ -151,4 +152,4 @@ def _run_batch(signal_id, attempt: int, account_ids: list) -> None:
         (account_id, [o for o in orders if o.status == Order.Status.NEW])
         for account_id, orders in run.orders.items()
     )
-    _submit_batch(run, [(account_id, todo) for account_id, todo in batch if todo])
+    submit_batch(run, [(account_id, todo) for account_id, todo in batch if todo])

@@ -17,70 +17,34 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings as django_settings
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from brokers.adapters import get_adapter
-from brokers.adapters.base import (
-    BracketSpec,
-    BrokerAdapter,
-    BrokerError,
-    OrderRejected,
-    OrderRequest,
-    TransientBrokerError,
-)
+from brokers.adapters.base import BrokerAdapter, BrokerError, TransientBrokerError
 from brokers.models import BrokerAccount, Order
-from brokers.services import (
-    account_cancel_open_orders,
-    order_apply_submission,
-    order_apply_update,
-)
-from signals.fanout import fanout_can_share, fanout_submit
+from brokers.services import account_cancel_open_orders, order_apply_update
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
-from strategies.models import Subscription
+from signals.submission import ERROR_MAX_CHARS, order_end
+from signals.submission import submit_all as _submit_all
+from signals.targets import Target, instrument_for, signal_targets
 from strategies.planning import Market, Plan, PlanError, needs_equity, plan_signal
-from strategies.selectors import (
-    instrument_find,
-    subscription_for_account,
-    subscription_list_for_fanout,
-)
 
 logger = logging.getLogger(__name__)
 
 ACTIVE = (Signal.Status.PENDING, Signal.Status.PROCESSING)
-LEG_ORDER = {Order.Leg.EXIT: 0, Order.Leg.ENTRY: 1}
-ERROR_MAX_CHARS = 2000
-# Accounts submitted per transaction in phase 2: one commit per batch instead of three per
-# order is what lets a 1,000-account fan-out finish in seconds.
-SUBMIT_BATCH = 50
 
 
 def max_attempts() -> int:
     return getattr(django_settings, "SIGNAL_MAX_ATTEMPTS", 5)
-
-
-@dataclass
-class Target:
-    """One account a signal goes to, and the settings that size its order: the
-    subscription's, or (a UTM signal naming an account with no subscription) defaults."""
-
-    account: BrokerAccount
-    subscription: Subscription | None
-    settings: Subscription
-
-    @property
-    def key(self) -> str:
-        return str(self.subscription.pk) if self.subscription else f"account:{self.account.pk}"
 
 
 @dataclass
@@ -207,75 +171,6 @@ def _retrying(signal: Signal, exc: TransientBrokerError) -> None:
     )
 
 
-# -- targets -----------------------------------------------------------------------------
-
-
-def signal_targets(*, signal: Signal) -> list[Target]:
-    if signal.account_id:
-        return _account_target(signal)
-    strategy_id = signal.strategy_id or _webhook_strategy_id(signal)
-    if strategy_id is None:
-        return []
-    subscriptions = subscription_list_for_fanout(
-        organization_id=signal.organization_id, strategy_id=strategy_id
-    )
-    return [Target(account=s.account, subscription=s, settings=s) for s in subscriptions]
-
-
-def _webhook_strategy_id(signal: Signal):
-    if signal.webhook_id is None:
-        return None
-    from webhooks.models import Webhook  # the one read "upwards": which strategy it feeds
-
-    return (
-        Webhook.objects.filter(pk=signal.webhook_id).values_list("strategy_id", flat=True).first()
-    )
-
-
-def _account_target(signal: Signal) -> list[Target]:
-    account = (
-        BrokerAccount.objects.for_org(signal.organization_id).filter(pk=signal.account_id).first()
-    )
-    if account is None:
-        return []
-    subscription = subscription_for_account(
-        organization_id=signal.organization_id, strategy_id=signal.strategy_id, account=account
-    )
-    # An API caller names the account and usually the quantity: take the signal's quantity
-    # and let a repeated openLong add, unless a subscription says otherwise.
-    settings = subscription or Subscription(
-        organization_id=signal.organization_id,
-        account=account,
-        use_signal_quantity=True,
-        allow_add=True,
-    )
-    return [Target(account=account, subscription=subscription, settings=settings)]
-
-
-INSTRUMENT_CACHE_SECONDS = 300
-
-
-def _instrument(run: Run) -> tuple[str, Decimal | None]:
-    """(asset class, quantity step) of the ticker. Cached: the ticker database changes a
-    few times a day at most and every signal reads it."""
-    strategy_class = run.signal.strategy.asset_class if run.signal.strategy_id else None
-    raw = f"{run.intent.ticker}:{strategy_class}"
-    key = "pipeline-instrument:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
-    try:
-        cached = cache.get(key)
-    except Exception:  # a cache outage must not stop trading
-        cached = None
-    if cached is None:
-        found = instrument_find(symbol=run.intent.ticker, asset_class=strategy_class)
-        step = str(found.quantity_step) if found else ""
-        cached = (found.asset_class if found else strategy_class or "stock", step)
-        try:
-            cache.set(key, cached, INSTRUMENT_CACHE_SECONDS)
-        except Exception:
-            logger.warning("instrument cache unavailable")
-    return cached[0], Decimal(cached[1]) if cached[1] else None
-
-
 # -- phase 1: plan and persist ---------------------------------------------------------
 
 
@@ -304,7 +199,7 @@ def _plan_all(run: Run) -> None:
     if not pending:
         run.signal.planned_at = run.signal.planned_at or timezone.now()
         return
-    instrument = _instrument(run)
+    instrument = instrument_for(run)
     positions = _positions(run, pending) if len(pending) > 1 else {}
     new_orders, new_results, cancels = [], [], []
     for target in pending:
@@ -482,130 +377,6 @@ def _plan_json(plan: Plan, reference_price) -> dict:
     if reference_price is not None:
         out["reference_price"] = str(reference_price)
     return out
-
-
-# -- phase 2: submit ---------------------------------------------------------------------
-
-
-def _submit_all(run: Run) -> None:
-    todo = sorted(
-        (account_id, [o for o in orders if o.status == Order.Status.NEW])
-        for account_id, orders in run.orders.items()
-    )
-    todo = [(account_id, orders) for account_id, orders in todo if orders]
-    batches = [todo[i : i + SUBMIT_BATCH] for i in range(0, len(todo), SUBMIT_BATCH)]
-    threads = getattr(django_settings, "SIGNAL_FANOUT_THREADS", 4)
-    if len(batches) > 1 and fanout_can_share():
-        fanout_submit(run, batches, _submit_batch)
-    elif len(batches) > 1 and threads > 1 and _can_use_threads():
-        # A big fan-out: batches of distinct accounts on their own connections, so the
-        # broker round trips and the database overlap. The lane stays locked throughout.
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(lambda batch: _submit_batch_threaded(run, batch), batches))
-    else:
-        for batch in batches:
-            _submit_batch(run, batch)
-
-
-def _can_use_threads() -> bool:
-    # Another connection cannot see rows of a transaction still open (tests, approvals).
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-def _submit_batch_threaded(run: Run, batch: list) -> None:
-    try:
-        _submit_batch(run, batch)
-    finally:
-        connection.close()
-
-
-def _submit_batch(run: Run, batch: list) -> None:
-    # Accounts in a fixed (id) order in every batch, so two lanes never deadlock.
-    with transaction.atomic():
-        for account_id, orders in batch:
-            result = run.results.get(account_id)
-            try:
-                fresh = orders_submit(orders=orders, plan=result.plan if result else {})
-            except TransientBrokerError as exc:
-                run.transient, fresh = exc, orders
-            _replace(run, account_id, fresh)
-    run.submitted_at = run.submitted_at or timezone.now()
-
-
-def _replace(run: Run, account_id, fresh: list[Order]) -> None:
-    by_pk = {o.pk: o for o in fresh}
-    run.orders[account_id] = [by_pk.get(o.pk, o) for o in run.orders[account_id]]
-
-
-def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
-    """Submit one account's orders of one signal, exits first, and return them as they now
-    are. A failed exit stops the entry behind it: a reversal must never open the new side
-    on top of the old one."""
-    orders = sorted(orders, key=lambda o: LEG_ORDER.get(o.leg, 9))
-    account = orders[0].account
-    adapter = get_adapter(account)
-    done: list[Order] = []
-    for index, order in enumerate(orders):
-        try:
-            done.append(_submit_one(adapter, order, plan))
-        except TransientBrokerError as exc:
-            _order_note(order, f"Temporary broker error, will retry: {exc}")
-            raise
-        except BrokerError as exc:
-            ended = Order.Status.REJECTED if isinstance(exc, OrderRejected) else Order.Status.FAILED
-            order_end(order, ended, str(exc))
-            for later in orders[index + 1 :]:
-                order_end(
-                    later, Order.Status.FAILED, f"Not sent: the {order.leg} order before it failed."
-                )
-            done += orders[index:]
-            break
-    return done
-
-
-def _submit_one(adapter: BrokerAdapter, order: Order, plan: dict) -> Order:
-    if order.leg == Order.Leg.EXIT:
-        # Resting bracket legs of the position being closed must not fill later.
-        account_cancel_open_orders(account=order.account, symbol=order.symbol)
-    # order_apply_submission stamps submitted_at when the broker acknowledges the order.
-    update = adapter.submit_order(_request(order, plan))
-    return order_apply_submission(order=order, update=update)
-
-
-def _request(order: Order, plan: dict) -> OrderRequest:
-    bracket = plan.get("brackets", {}).get(order.leg)
-    reference = plan.get("reference_price")
-    return OrderRequest(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        time_in_force=order.time_in_force,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        trail_amount=order.trail_amount,
-        trail_percent=order.trail_percent,
-        extended_hours=order.extended_hours,
-        reference_price=Decimal(reference) if reference else None,
-        bracket=BracketSpec(**{k: Decimal(v) for k, v in bracket.items()}) if bracket else None,
-    )
-
-
-def _order_note(order: Order, error: str) -> None:
-    order.error = error[:ERROR_MAX_CHARS]
-    Order.objects.filter(pk=order.pk).update(error=order.error, updated_at=timezone.now())
-
-
-def order_end(order: Order, status: str, error: str, only_from=(Order.Status.NEW,)) -> bool:
-    """Move ``order`` to ``status`` if it is still in ``only_from`` (a conditional update:
-    a concurrent approval, rejection or expiry of the same order cannot both win)."""
-    updated = Order.objects.filter(pk=order.pk, status__in=only_from).update(
-        status=status, error=error[:ERROR_MAX_CHARS], updated_at=timezone.now()
-    )
-    if updated:
-        order.status, order.error = status, error[:ERROR_MAX_CHARS]
-    return bool(updated)
 
 
 # -- outcome -------------------------------------------------------------------------------
