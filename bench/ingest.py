@@ -24,52 +24,24 @@ import os
 import random
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import create_schema, db_url, recreate_database, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKERS = ["AAPL", "AMD", "TSLA", "SPY", "QQQ", "MSFT", "NVDA", "SQ"]
-
-
-def _db_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _recreate_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    parts = urlsplit(base_url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- setup, run in a child process so Django is configured for the bench database --------
 
 
 def setup(count: int, out: Path) -> None:
-    import django
-
-    django.setup()
-    from django.apps import apps
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # Tables straight from the models, as pytest --nomigrations does: the bench measures
-    # the request path, not the migration history.
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
-    call_command("migrate", run_syncdb=True, verbosity=0)
-    from brokers.instruments import instruments_load
-
-    instruments_load()
+    create_schema()
     hooks = _create_tenants(count)
     queries = _count_queries(hooks)
     out.write_text(json.dumps({"hooks": hooks, "queries": queries}))
@@ -296,14 +268,6 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def _cpu_seconds(pgid: int, database: str) -> dict:
     """CPU time so far of the gunicorn process group and of the PostgreSQL backends serving
     the bench database: a cost per request that other load on the machine cannot blur the
@@ -380,7 +344,7 @@ def _signal_statuses(args) -> dict:
     DUPLICATE would mean the load repeated a body and overstated the accepted rate)."""
     import psycopg
 
-    with psycopg.connect(_db_url(args.database_url, args.database)) as conn:
+    with psycopg.connect(db_url(args.database_url, args.database)) as conn:
         rows = conn.execute("SELECT status, count(*) FROM signals_signal GROUP BY status")
         return dict(rows.fetchall())
 
@@ -392,9 +356,9 @@ def _drop_queue(args) -> None:
 
 
 def bench_one(args, count: int) -> dict:
-    db_url = _db_url(args.database_url, args.database)
-    _recreate_database(args.database_url, args.database)
-    env = _server_env(args, db_url)
+    dsn = db_url(args.database_url, args.database)
+    recreate_database(args.database_url, args.database)
+    env = _server_env(args, dsn)
     out = Path(f"/tmp/bench-ingest-{os.getpid()}.json")
     subprocess.run(
         [sys.executable, __file__, "--setup", str(count), "--setup-out", str(out)],
@@ -421,7 +385,7 @@ def bench_one(args, count: int) -> dict:
                 sat, lambda: sat.saturate(args.connections, args.seconds), args, proc
             )
     finally:
-        _stop(proc)
+        stop(proc)
         _drop_queue(args)
     return {
         "webhooks": count,

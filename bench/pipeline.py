@@ -23,13 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import create_schema, db_url, recreate_database, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKERS = ["AAPL", "AMD", "TSLA", "SPY", "QQQ", "MSFT", "NVDA", "SQ", "META", "AMZN"]
@@ -37,36 +37,11 @@ TICKERS += ["GOOGL", "NFLX", "INTC", "ORCL", "IBM", "CSCO", "PYPL", "UBER", "SHO
 TERMINAL = ("COMPLETED", "FAILED", "REJECTED", "DUPLICATE")
 
 
-def _db_url(base: str, name: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-
-
-def _recreate_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(base_url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 # --- setup, in a child process so Django is configured for the bench database ----------
 
 
 def setup(fanout: int, out: Path) -> None:
-    import django
-
-    django.setup()
-    from django.apps import apps
-    from django.conf import settings
-    from django.core.management import call_command
-
-    # Tables straight from the models, as pytest --nomigrations does.
-    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
-    call_command("migrate", run_syncdb=True, verbosity=0)
-    from brokers.instruments import instruments_load
-
-    instruments_load()
+    create_schema()
     out.write_text(json.dumps(_tenant(fanout)))
 
 
@@ -328,15 +303,6 @@ def _wait_log(log: Path, needle: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{log} never said {needle!r}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def _worker_env(args, env: dict) -> dict:
     if not args.worker_async_commit:
         return env
@@ -381,8 +347,8 @@ def _phase(args, dsn, path, start_index, run, adding=False) -> tuple[Load, float
 
 
 def bench(args) -> dict:
-    dsn = _db_url(args.database_url, args.database)
-    _recreate_database(args.database_url, args.database)
+    dsn = db_url(args.database_url, args.database)
+    recreate_database(args.database_url, args.database)
     env = _env(args, dsn)
     out = Path(f"/tmp/bench-pipeline-{os.getpid()}.json")
     setup_cmd = [sys.executable, __file__, "--setup", str(args.fanout), "--setup-out", str(out)]
@@ -429,7 +395,7 @@ def bench(args) -> dict:
         }
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         import redis
 
         redis.Redis.from_url(args.redis_url).delete(args.queue)

@@ -1,0 +1,45 @@
+"""What the benchmark scripts share: a database of their own, its schema, and stopping
+the servers they start (each started in a process group of its own)."""
+
+import os
+import signal
+import subprocess
+from urllib.parse import urlsplit, urlunsplit
+
+
+def db_url(base: str, name: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+
+
+def recreate_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url(base_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def create_schema() -> None:
+    """Tables straight from the models, as pytest --nomigrations does (a bench measures
+    the request path, not the migration history), and the ticker database."""
+    import django
+
+    django.setup()
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.MIGRATION_MODULES = {app.label: None for app in apps.get_app_configs()}
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    from brokers.instruments import instruments_load
+
+    instruments_load()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
