@@ -5,6 +5,7 @@ import pytest
 from accounts.models import Role
 from config.celery import app as celery_app
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.servers import redis_server_start, redis_server_stop
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +64,11 @@ def outsider(other_org):
 @pytest.fixture
 def no_org_user():
     return UserFactory()
+
+
+@pytest.fixture
+def throwaway_redis():
+    """(port, url) of a Redis server of our own, so stopping it disturbs nobody else."""
+    port, url = redis_server_start()
+    yield port, url
+    redis_server_stop(port)

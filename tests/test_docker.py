@@ -6,9 +6,7 @@ up on a Redis of their own, migrate builds a database)."""
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,16 +18,12 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.servers import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
 ENTRYPOINT = DOCKER / "entrypoint.sh"
 VENV_BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(tmp_path, **extra) -> dict:
@@ -182,7 +176,7 @@ def _stop(process: subprocess.Popen) -> str:
 
 
 def test_web_entry_serves_healthz_and_keeps_webhook_passwords_out_of_the_log(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = _env(tmp_path, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", DEBUG="False")
     migrate = subprocess.run(
         [str(ENTRYPOINT), "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=300
@@ -207,20 +201,6 @@ def test_web_entry_serves_healthz_and_keeps_webhook_passwords_out_of_the_log(tmp
     assert "pw0123456789secret" not in output
 
 
-@pytest.fixture
-def throwaway_redis():
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    subprocess.run(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "yes"],
-        check=True,
-    )  # fmt: skip
-    yield f"redis://127.0.0.1:{port}/0"
-    subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
-
-
 @pytest.mark.parametrize(
     "role, ready",
     [("worker", re.compile(r"celery@\S+ ready")), ("beat", re.compile(r"beat: Starting"))],
@@ -229,7 +209,7 @@ def test_worker_and_beat_entries_start_on_redis(tmp_path, throwaway_redis, role,
     log = tmp_path / f"{role}.log"
     env = _env(
         tmp_path,
-        REDIS_URL=throwaway_redis,
+        REDIS_URL=throwaway_redis[1],
         CELERY_CONCURRENCY="1",
         CELERY_BEAT_SCHEDULE_FILE=str(tmp_path / "beat-schedule"),
     )

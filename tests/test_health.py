@@ -3,8 +3,6 @@ never a 500, and reachable by probes whatever Host header they send."""
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,38 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.servers import free_port
+
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def throwaway_redis():
-    """A Redis server of our own, so stopping it disturbs nobody else."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    subprocess.run(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "yes"],
-        check=True,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(50):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield port, url
-    subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
 
 
 def _stop(port: int) -> None:
@@ -109,7 +80,7 @@ def test_database_down_is_named_and_never_a_500(tmp_path):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_free_port()}/nowhere",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
         "REDIS_URL": "",
     }
     result = subprocess.run(
