@@ -13,7 +13,10 @@ from signals.api import SignalViewSet
 from strategies.api import StrategyViewSet, SubscriptionViewSet
 from webhooks.api import SignalIngestSlashView, SignalIngestView, WebhookViewSet
 
-router = DefaultRouter(trailing_slash=True)
+# Both forms answer: the issue and most clients write paths without the trailing slash,
+# and a redirect would lose a POST body.
+router = DefaultRouter()
+router.trailing_slash = "/?"  # DRF takes the argument as a bool; the pattern goes here
 router.include_root_view = False
 router.register("signals", SignalViewSet, basename="signal")
 router.register("orders", OrderViewSet, basename="order")

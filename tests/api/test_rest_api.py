@@ -270,10 +270,12 @@ def test_webhook_update_settings(api, org):
     )
 
 
-def test_regenerate_returns_a_new_url_and_the_old_password_stops_matching(api, org):
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_regenerate_returns_a_new_url_and_the_old_password_stops_matching(api, org, slash):
     webhook = webhook_create(organization=org, strategy=StrategyFactory(organization=org), name="h")
-    old_url = api.get(f"/api/v1/webhooks/{webhook.id}/").json()["url"]
-    response = api.post(f"/api/v1/webhooks/{webhook.id}/regenerate/")
+    old_url = api.get(f"/api/v1/webhooks/{webhook.id}{slash}").json()["url"]
+    # The issue writes POST /api/v1/webhooks/{id}/regenerate: both forms answer, no redirect.
+    response = api.post(f"/api/v1/webhooks/{webhook.id}/regenerate{slash}")
     assert response.status_code == 200
     new_url = response.json()["url"]
     assert new_url != old_url and str(webhook.id) in new_url
@@ -558,3 +560,10 @@ def test_full_update_with_put(api, org):
     assert response.status_code == 200, response.content
     strategy.refresh_from_db()
     assert (strategy.name, strategy.asset_class, strategy.enabled) == ("new", "future", False)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/positions", "/api/v1/signals", "/api/v1/orders"])
+def test_list_paths_answer_without_a_trailing_slash(api, org, path):
+    response = api.get(path)
+    assert response.status_code == 200
+    assert response.json() == api.get(path + "/").json()
