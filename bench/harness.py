@@ -43,3 +43,28 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def add_common_arguments(parser) -> None:
+    import argparse
+
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    # The parent re-runs the script with --setup in a child process, so Django is configured
+    # for the bench database there and not in the parent.
+    parser.add_argument("--setup", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-out", help=argparse.SUPPRESS)
+
+
+def run_setup_child(parser, args, setup, root) -> bool:
+    """Run ``setup`` if this is the setup child (and say so); else check the servers named."""
+    if args.setup is not None:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(root))
+        setup(args.setup, Path(args.setup_out))
+        return True
+    if not args.database_url.startswith("postgres") or not args.redis_url:
+        parser.error("needs DATABASE_URL (PostgreSQL server) and REDIS_URL")
+    return False

@@ -31,7 +31,14 @@ import sys
 import time
 from pathlib import Path
 
-from harness import create_schema, db_url, recreate_database, stop
+from harness import (
+    add_common_arguments,
+    create_schema,
+    db_url,
+    recreate_database,
+    run_setup_child,
+    stop,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKERS = ["AAPL", "AMD", "TSLA", "SPY", "QQQ", "MSFT", "NVDA", "SQ"]
@@ -415,17 +422,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--database", default="tr_bench")
     parser.add_argument("--queue", default="bench-ingest")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
-    parser.add_argument("--setup", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--setup-out", help=argparse.SUPPRESS)
+    add_common_arguments(parser)
     args = parser.parse_args()
-    if args.setup is not None:
-        sys.path.insert(0, str(ROOT))
-        setup(args.setup, Path(args.setup_out))
+    if run_setup_child(parser, args, setup, ROOT):
         return
-    if not args.database_url.startswith("postgres") or not args.redis_url:
-        parser.error("needs DATABASE_URL (PostgreSQL server) and REDIS_URL")
     results = [bench_one(args, count) for count in args.webhooks]
     print(
         json.dumps({"workers": args.workers, "threads": args.threads, "results": results}, indent=1)
