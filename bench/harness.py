@@ -68,3 +68,34 @@ def run_setup_child(parser, args, setup, root) -> bool:
     if not args.database_url.startswith("postgres") or not args.redis_url:
         parser.error("needs DATABASE_URL (PostgreSQL server) and REDIS_URL")
     return False
+
+
+def server_env(args, dsn: str) -> dict:
+    """The servers' environment: production code paths on the bench database and a Celery
+    queue of the bench's own, rate limits off (the bench's load is far past them)."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=dsn,
+        REDIS_URL=args.redis_url,
+        RATELIMIT_ENABLE="false",
+        DEBUG="false",
+        LOG_LEVEL="ERROR",
+        CELERY_QUEUE=args.queue,
+        CONN_MAX_AGE="600",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    return env
+
+
+def wait_port(port: int, timeout: float = 30) -> bool:
+    import socket
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False

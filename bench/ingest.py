@@ -37,7 +37,9 @@ from harness import (
     db_url,
     recreate_database,
     run_setup_child,
+    server_env,
     stop,
+    wait_port,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,21 +235,6 @@ class Load:
 # --- orchestration ----------------------------------------------------------------------
 
 
-def _server_env(args, db_url: str) -> dict:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=db_url,
-        REDIS_URL=args.redis_url,
-        RATELIMIT_ENABLE="false",
-        DEBUG="false",
-        LOG_LEVEL="ERROR",
-        CELERY_QUEUE=args.queue,
-        CONN_MAX_AGE="600",
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    return env
-
-
 def _start_gunicorn(args, env) -> subprocess.Popen:
     # The production config (access log included), with the bench's address and sizes.
     cmd = [
@@ -264,13 +251,8 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL
     )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", args.port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
+    if wait_port(args.port):
+        return proc
     proc.kill()
     raise RuntimeError("gunicorn did not start")
 
@@ -365,7 +347,7 @@ def _drop_queue(args) -> None:
 def bench_one(args, count: int) -> dict:
     dsn = db_url(args.database_url, args.database)
     recreate_database(args.database_url, args.database)
-    env = _server_env(args, dsn)
+    env = server_env(args, dsn)
     out = Path(f"/tmp/bench-ingest-{os.getpid()}.json")
     subprocess.run(
         [sys.executable, __file__, "--setup", str(count), "--setup-out", str(out)],

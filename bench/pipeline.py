@@ -35,7 +35,9 @@ from harness import (
     db_url,
     recreate_database,
     run_setup_child,
+    server_env,
     stop,
+    wait_port,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -268,21 +270,6 @@ def _counts(load: Load, facts: dict) -> dict:
 # --- orchestration ----------------------------------------------------------------------
 
 
-def _env(args, dsn: str) -> dict:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=dsn,
-        REDIS_URL=args.redis_url,
-        RATELIMIT_ENABLE="false",
-        DEBUG="false",
-        LOG_LEVEL="ERROR",
-        CELERY_QUEUE=args.queue,
-        CONN_MAX_AGE="600",
-        DJANGO_SETTINGS_MODULE="config.settings",
-    )
-    return env
-
-
 def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -290,15 +277,9 @@ def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def _wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
+def _require_port(port: int) -> None:
+    if not wait_port(port):
+        raise RuntimeError("gunicorn did not start")
 
 
 def _wait_log(log: Path, needle: str, timeout: float = 60) -> None:
@@ -340,7 +321,7 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
         _worker_env(args, env),
         worker_log,
     )  # fmt: skip
-    _wait_port(args.port)
+    _require_port(args.port)
     _wait_log(worker_log, "ready.")
     return [web, worker]
 
@@ -356,7 +337,7 @@ def _phase(args, dsn, path, start_index, run, adding=False) -> tuple[Load, float
 def bench(args) -> dict:
     dsn = db_url(args.database_url, args.database)
     recreate_database(args.database_url, args.database)
-    env = _env(args, dsn)
+    env = server_env(args, dsn)
     out = Path(f"/tmp/bench-pipeline-{os.getpid()}.json")
     setup_cmd = [sys.executable, __file__, "--setup", str(args.fanout), "--setup-out", str(out)]
     subprocess.run(setup_cmd, cwd=ROOT, env=env, check=True)
