@@ -180,6 +180,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="traderelay")
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set, and then only every 2 x N tasks: a new PostgreSQL session (a backend
+# forked, authenticated) for each signal. config.celery closes connections the Django way
+# instead (CONN_MAX_AGE, errors, health checks).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=10_000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish must not hang a webhook request when Redis is down: fail fast, the sweep
 # task picks the signal up later.

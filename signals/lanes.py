@@ -68,6 +68,13 @@ class Lane:
 
 _local_guard = threading.Lock()
 _local_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
+# PostgreSQL lanes this process holds: a worker reuses its connection across tasks, so a
+# lock still held after a task (it never should be) is released by closing the session.
+_held: set[str] = set()
+
+
+def lanes_held() -> bool:
+    return bool(_held)
 
 
 def lane_key(*, organization_id, ticker: str) -> str:
@@ -83,6 +90,7 @@ def lane_lock(*, organization_id, ticker: str):
         return
     with connection.cursor() as cursor:
         cursor.execute(LOCK_SQL, [key])
+    _held.add(key)
     try:
         yield
     finally:
@@ -109,6 +117,7 @@ def signal_lane(*, signal_id):
     if lane is None:
         yield None
         return
+    _held.add(lane_key(organization_id=lane.organization_id, ticker=lane.ticker))
     try:
         yield lane
     finally:
@@ -143,6 +152,7 @@ def _local_lock(key: str) -> threading.RLock:
 
 
 def _unlock(key: str) -> None:
+    _held.discard(key)
     try:
         with connection.cursor() as cursor:
             cursor.execute(UNLOCK_SQL, [key])

@@ -5,6 +5,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
@@ -128,3 +129,39 @@ def test_utm_ingest_ends_in_a_filled_paper_order(worker, client, org, subscripti
     order = Order.objects.get(signal=signal)
     assert (order.status, order.order_type, order.filled_avg_price) == ("filled", "limit", 50)
     assert _position(account) == 5
+
+
+def _worker_sessions() -> set[int]:
+    """The other sessions on the test database: the worker processes' connections."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_the_worker_keeps_its_database_session_from_task_to_task(
+    celery_worker_process, client, subscription
+):
+    # Celery's Django fixup would close it before and after every task: a new PostgreSQL
+    # backend per signal (config.celery and CELERY_DB_REUSE_MAX keep it).
+    webhook = webhook_create(
+        organization=subscription.organization, strategy=subscription.strategy, name="tv"
+    )
+    path = f"/trading/webhook/{webhook.id}/{webhook_password(webhook=webhook)}"
+
+    def run(price: int) -> None:
+        body = {"ticker": "AAPL", "action": "buy", "price": price, "quantity": 1}
+        signal_id = client.post(path, data=json.dumps(body), content_type="text/plain").json()
+        assert wait_for(lambda: _done(signal_id["id"])).status == Signal.Status.COMPLETED
+
+    run(100)
+    first = _worker_sessions()
+    for price in (101, 102, 103, 104):
+        run(price)
+    later = _worker_sessions()
+
+    assert first, "no worker session left open after a task"
+    assert first <= later
+    assert len(later) <= 2  # -c 2: one session per worker process
