@@ -5,14 +5,24 @@ fill is applied once and no concurrent fill is lost; the position row is locked 
 anyone who updates positions without the account lock.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.utils import timezone
 
 from brokers.models import BrokerAccount, Position
+from config.compiled import CompiledQuery
 
 MONEY_STEP = Decimal("0.00000001")  # MONEY's 8 decimal places
 ZERO = Decimal("0")
+# Every fill locks its position: compiled once per process (config.compiled).
+_LOCK_POSITION = CompiledQuery(
+    lambda account_id, symbol: Position.objects.select_for_update().filter(
+        account_id=account_id, symbol=symbol
+    ),
+    account_id=uuid.UUID,
+    symbol=str,
+)
 
 
 def position_after_fill(
@@ -42,11 +52,13 @@ def ledger_apply_fill(
     *, account: BrokerAccount, symbol: str, side: str, quantity: Decimal, price: Decimal
 ) -> Position:
     """Move cash and the position for one fill. ``account`` must be locked by the caller."""
-    position, _ = Position.objects.select_for_update().get_or_create(
-        account=account,
-        symbol=symbol,
-        defaults={"organization_id": account.organization_id},
-    )
+    position = _LOCK_POSITION.first(account_id=account.pk, symbol=symbol)
+    if position is None:
+        position, _ = Position.objects.select_for_update().get_or_create(
+            account=account,
+            symbol=symbol,
+            defaults={"organization_id": account.organization_id},
+        )
     delta = quantity if side == "buy" else -quantity
     new_quantity, average, realized = position_after_fill(
         quantity=position.quantity, average_price=position.average_price, delta=delta, price=price

@@ -1,5 +1,6 @@
 """Reads of broker data, always scoped to an organization first."""
 
+import uuid
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Organization
 from brokers.models import BrokerAccount, Order, PaperPrice, Position
+from config.compiled import CompiledQuery
 
 
 def broker_account_get(*, organization: Organization, account_id) -> BrokerAccount:
@@ -42,13 +44,20 @@ def order_list(
     return orders.select_related("account").order_by("-created_at")
 
 
+# Read several times per signal: compiled once (config.compiled).
+_PAPER_PRICE = CompiledQuery(
+    lambda organization_id, symbol: PaperPrice.objects.filter(
+        organization_id=organization_id, symbol=symbol
+    ).values_list("price")[:1],
+    organization_id=uuid.UUID,
+    symbol=str,
+)
+
+
 def paper_price_get(*, organization_id, symbol: str) -> Decimal | None:
     """The paper market's last price of ``symbol`` for this organization, if any."""
-    return (
-        PaperPrice.objects.filter(organization_id=organization_id, symbol=symbol)
-        .values_list("price", flat=True)
-        .first()
-    )
+    rows = _PAPER_PRICE.rows(organization_id=organization_id, symbol=symbol)
+    return rows[0][0] if rows else None
 
 
 def paper_prices_get(*, organization_id, symbols: Iterable[str]) -> dict[str, Decimal]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
 
 from brokers.models import BrokerAccount
+from config.compiled import CompiledQuery
 from signals.models import Signal
 from strategies.models import Subscription
 from strategies.selectors import (
@@ -46,10 +48,18 @@ def signal_targets(*, signal: Signal) -> list[Target]:
     strategy_id = signal.strategy_id or _webhook_strategy_id(signal)
     if strategy_id is None:
         return []
-    subscriptions = subscription_list_for_fanout(
-        organization_id=signal.organization_id, strategy_id=strategy_id
-    )
+    subscriptions = _FANOUT.all(organization_id=signal.organization_id, strategy_id=strategy_id)
     return [Target(account=s.account, subscription=s, settings=s) for s in subscriptions]
+
+
+# Every signal's first read: compiled once per process (config.compiled).
+_FANOUT = CompiledQuery(
+    lambda organization_id, strategy_id: subscription_list_for_fanout(
+        organization_id=organization_id, strategy_id=strategy_id
+    ),
+    organization_id=uuid.UUID,
+    strategy_id=uuid.UUID,
+)
 
 
 def _webhook_strategy_id(signal: Signal):

@@ -24,6 +24,7 @@ Rules a reader may look for:
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -45,6 +46,7 @@ from brokers.adapters.base import (
 from brokers.ledger import ledger_apply_fill
 from brokers.models import BrokerAccount, PaperOrder, PaperPrice, Position
 from brokers.selectors import paper_price_get, paper_prices_get
+from config.compiled import CompiledQuery
 
 LIVE = (PaperOrder.Status.OPEN, PaperOrder.Status.HELD)
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
@@ -68,7 +70,7 @@ class PaperAdapter(BrokerAdapter):
         return AccountSnapshot(equity=equity, cash=account.cash, buying_power=max(equity, 0))
 
     def get_position(self, symbol: str) -> BrokerPosition | None:
-        position = Position.objects.filter(account_id=self.account.pk, symbol=symbol).first()
+        position = _POSITION.first(account_id=self.account.pk, symbol=symbol)
         return _position(position, symbol)
 
     @classmethod
@@ -143,17 +145,10 @@ def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -
     if price is None or not price.is_finite() or price <= 0:
         return []
     _price_upsert(organization_id, symbol, price)
-    account_ids = (
-        PaperOrder.objects.filter(
-            organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
-        )
-        .filter(_may_act_at(price))
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
+    rows = _RESTING_ACCOUNTS.rows(organization_id=organization_id, symbol=symbol, price=price)
     updates: list[OrderUpdate] = []
     # One short transaction per account, in a fixed order, so no two workers deadlock.
-    for account_id in sorted(set(account_ids), key=str):
+    for account_id in sorted({row[0] for row in rows}, key=str):
         updates.extend(_cross_resting(account_id, symbol, price))
     return updates
 
@@ -169,6 +164,22 @@ def _may_act_at(price: Decimal) -> Q:
         | (as_limit & ((buy & Q(limit_price__gte=price)) | (sell & Q(limit_price__lte=price))))
         | (as_stop & ((buy & Q(stop_price__lte=price)) | (sell & Q(stop_price__gte=price))))
     )
+
+
+# Every priced signal asks this: compiled once per process (config.compiled).
+_RESTING_ACCOUNTS = CompiledQuery(
+    lambda organization_id, symbol, price: (
+        PaperOrder.objects.filter(
+            organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
+        )
+        .filter(_may_act_at(price))
+        .values_list("account_id")
+        .distinct()
+    ),
+    organization_id=uuid.UUID,
+    symbol=str,
+    price=Decimal,
+)
 
 
 def order_to_update(
@@ -248,13 +259,34 @@ def _positive(value: Decimal | None) -> bool:
     return value is not None and value.is_finite() and value > 0
 
 
+# The reads of every paper submission, compiled once per process (config.compiled).
+_POSITION = CompiledQuery(
+    lambda account_id, symbol: Position.objects.filter(account_id=account_id, symbol=symbol)[:1],
+    account_id=uuid.UUID,
+    symbol=str,
+)
+_LOCK_ACCOUNT = CompiledQuery(
+    lambda account_id: BrokerAccount.objects.select_for_update().filter(pk=account_id),
+    account_id=uuid.UUID,
+)
+_FIND = CompiledQuery(
+    lambda account_id, client_order_id: PaperOrder.objects.filter(
+        account_id=account_id, client_order_id=client_order_id
+    )[:1],
+    account_id=uuid.UUID,
+    client_order_id=str,
+)
+
+
 def _lock_account(account_id) -> BrokerAccount:
-    return BrokerAccount.objects.select_for_update().get(pk=account_id)
+    account = _LOCK_ACCOUNT.first(account_id=account_id)
+    if account is None:
+        raise BrokerAccount.DoesNotExist(f"no broker account {account_id}")
+    return account
 
 
 def _find(account: BrokerAccount, client_order_id: str) -> PaperOrder | None:
-    found = PaperOrder.objects.filter(account_id=account.pk, client_order_id=client_order_id)
-    return next(iter(found[:1]), None)
+    return _FIND.first(account_id=account.pk, client_order_id=client_order_id)
 
 
 def _book(
