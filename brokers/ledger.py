@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from brokers.models import BrokerAccount, Position
+from config import compiled
 from config.compiled import CompiledQuery
 
 MONEY_STEP = Decimal("0.00000001")  # MONEY's 8 decimal places
@@ -67,10 +68,17 @@ def ledger_apply_fill(
     position.average_price = average
     position.realized_pnl += realized
     position.updated_at = timezone.now()
-    position.save(update_fields=["quantity", "average_price", "realized_pnl", "updated_at"])
+    compiled.update(
+        Position,
+        where={"pk": position.pk},
+        quantity=position.quantity,
+        average_price=position.average_price,
+        realized_pnl=position.realized_pnl,
+        updated_at=position.updated_at,
+    )
     # Buying spends cash, selling (short sales included) brings it in.
     account.cash = _money(account.cash - delta * price)
-    account.save(update_fields=["cash"])
+    compiled.update(BrokerAccount, where={"pk": account.pk}, cash=account.cash)
     return position
 
 

@@ -15,6 +15,7 @@ from brokers.models import (
     Order,
     Position,
 )
+from config import compiled
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def order_apply_submission(*, order: Order, update: OrderUpdate) -> Order:
     if update.client_order_id != order.client_order_id or not _is_progress(order, update):
         return order_apply_update(update=update, account=order.account) or order
     fields = _submission_fields(order, update)
-    if not Order.objects.filter(pk=order.pk, status=order.status).update(**fields):
+    if not compiled.update(Order, where={"pk": order.pk, "status": order.status}, **fields):
         return order_apply_update(update=update, account=order.account) or order
     for name, value in fields.items():
         setattr(order, name, value)

@@ -24,8 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_save, pre_save
 
 _PLACEHOLDER_TEXT = "\x00compiled-query-placeholder-{}"
 
@@ -144,3 +145,114 @@ class CompiledQuery:
     def rows(self, using: str = DEFAULT_DB_ALIAS, **values) -> list[tuple]:
         """Plain rows, converted (for ``values_list`` querysets)."""
         return self._for(using).rows(self._values(values))
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+class Increment:
+    """``update(..., attempts=Increment(1))``: ``attempts = attempts + 1`` in the statement."""
+
+    def __init__(self, by: int = 1):
+        self.by = by
+
+
+_statements: dict = {}
+
+
+def _statement(key, build: Callable[[], str]) -> str:
+    sql = _statements.get(key)
+    if sql is None:
+        sql = _statements[key] = build()
+    return sql
+
+
+def update(model, *, where: dict[str, Any], using: str = DEFAULT_DB_ALIAS, **values) -> int:
+    """``model.objects.filter(**where).update(**values)`` for plain equality (or ``IN``,
+    given a tuple or list) filters on the model's own fields, with the statement built once
+    per shape; values are prepared by their fields exactly as QuerySet.update does.
+    Returns the number of rows updated."""
+    connection = connections[using]
+    meta = model._meta
+    set_fields = [meta.get_field(name) for name in values]
+    where_fields = [meta.pk if name == "pk" else meta.get_field(name) for name in where]
+    shape = tuple(
+        len(value) if isinstance(value, (tuple, list)) else None for value in where.values()
+    )
+    increments = tuple(isinstance(v, Increment) for v in values.values())
+    key = ("update", model, using, tuple(values), increments, tuple(where), shape)
+
+    def build() -> str:
+        quote = connection.ops.quote_name
+        assignments = [
+            f"{quote(f.column)} = {quote(f.column)} + %s" if inc else f"{quote(f.column)} = %s"
+            for f, inc in zip(set_fields, increments, strict=True)
+        ]
+        conditions = [
+            f"{quote(f.column)} = %s"
+            if size is None
+            else f"{quote(f.column)} IN ({', '.join(['%s'] * size)})"
+            for f, size in zip(where_fields, shape, strict=True)
+        ]
+        table, assigned, matched = (
+            quote(meta.db_table),
+            ", ".join(assignments),
+            " AND ".join(conditions),
+        )
+        # Every name comes from the model's meta, quoted; every value is a parameter.
+        return f"UPDATE {table} SET {assigned} WHERE {matched}"  # noqa: S608
+
+    sql = _statement(key, build)
+    params = []
+    for field, value in zip(set_fields, values.values(), strict=True):
+        if isinstance(value, Increment):
+            params.append(value.by)
+        else:
+            params.append(field.get_db_prep_save(value, connection))
+    for field, value in zip(where_fields, where.values(), strict=True):
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            params.append(field.get_db_prep_value(item, connection, prepared=False))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def insert(obj, using: str = DEFAULT_DB_ALIAS) -> None:
+    """``obj.save(force_insert=True)`` with the INSERT built once per model: values go
+    through each field's pre_save and get_db_prep_save as in Model.save, an auto-increment
+    key comes back through RETURNING. A model with its own save() or with pre/post_save
+    receivers takes the ORM's path."""
+    model = type(obj)
+    connection = connections[using]
+    meta = model._meta
+    pk = meta.pk
+    auto_pk = pk.db_returning and getattr(obj, pk.attname) is None
+    if (
+        model.save is not Model.save
+        or pre_save.has_listeners(model)
+        or post_save.has_listeners(model)
+        or (auto_pk and not connection.features.can_return_columns_from_insert)
+    ):
+        obj.save(force_insert=True, using=using)
+        return
+    fields = [f for f in meta.concrete_fields if not (auto_pk and f is pk)]
+    key = ("insert", model, using, auto_pk)
+
+    def build() -> str:
+        quote = connection.ops.quote_name
+        table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
+        values = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (quoted names)
+        return sql + f" RETURNING {quote(pk.column)}" if auto_pk else sql
+
+    sql = _statement(key, build)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if auto_pk:
+            value = cursor.fetchone()[0]
+            for converter in pk.get_db_converters(connection):
+                value = converter(value, pk, connection)
+            setattr(obj, pk.attname, value)
+    obj._state.adding = False
+    obj._state.db = using

@@ -23,13 +23,14 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerAdapter, BrokerError, TransientBrokerError
 from brokers.models import BrokerAccount, Order
 from brokers.services import account_cancel_open_orders, order_apply_update
+from config import compiled
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
@@ -101,8 +102,12 @@ def _claim(signal: Signal) -> bool:
     # Inside the lane nobody else works on this signal, so PROCESSING here means a previous
     # run died or is being retried: it is ours to resume.
     now = timezone.now()
-    claimed = Signal.objects.filter(pk=signal.pk, status__in=ACTIVE).update(
-        status=Signal.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
+    claimed = compiled.update(
+        Signal,
+        where={"pk": signal.pk, "status": ACTIVE},
+        status=Signal.Status.PROCESSING,
+        processing_started_at=now,
+        attempts=compiled.Increment(1),
     )
     if claimed:
         signal.status, signal.processing_started_at = Signal.Status.PROCESSING, now
@@ -159,7 +164,7 @@ def _run_start(signal: Signal) -> Run:
 def _mark(signal: Signal, **fields) -> None:
     for name, value in fields.items():
         setattr(signal, name, value)
-    Signal.objects.filter(pk=signal.pk).update(**fields)
+    compiled.update(Signal, where={"pk": signal.pk}, **fields)
 
 
 def _retrying(signal: Signal, exc: TransientBrokerError) -> None:
@@ -217,14 +222,24 @@ def _plan_all(run: Run) -> None:
         new_orders += orders
         new_results.append(result)
     with transaction.atomic():
-        Order.objects.bulk_create(new_orders)
-        SignalResult.objects.bulk_create(new_results)
+        _create(Order, new_orders)
+        _create(SignalResult, new_results)
     run.signal.planned_at = timezone.now()  # written with the outcome: one UPDATE less
     for order in new_orders:
         run.orders.setdefault(order.account_id, []).append(order)
     run.results.update({r.account_id: r for r in new_results})
     for target in cancels:
         _cancel(run, target)
+
+
+def _create(model, rows: list) -> None:
+    # One or two rows (a signal to a few accounts) by a statement built once; many (a
+    # fan-out) in bulk.
+    if len(rows) > 4:
+        model.objects.bulk_create(rows)
+        return
+    for row in rows:
+        compiled.insert(row)
 
 
 def _positions(run: Run, targets: list[Target]) -> dict:

@@ -11,6 +11,7 @@ from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
 from brokers.models import Position
+from config import compiled
 from config.compiled import CompiledQuery
 from strategies.models import Subscription
 from tests.factories import BrokerAccountFactory, OrganizationFactory, SubscriptionFactory
@@ -107,3 +108,87 @@ def test_missing_or_extra_values_are_refused():
         SUBSCRIPTIONS.all(organization_id=uuid.uuid4())
     with pytest.raises(TypeError):
         SUBSCRIPTIONS.all(organization_id=uuid.uuid4(), strategy_id=uuid.uuid4(), extra=1)
+
+
+# -- writes --------------------------------------------------------------------------------
+
+
+def test_update_matches_queryset_update_with_in_filters_and_increments():
+    from signals.models import Signal
+    from tests.signals.factories import signal_for
+
+    sub = SubscriptionFactory()
+    pending, done = (
+        signal_for(strategy=sub.strategy, action="buy"),
+        signal_for(strategy=sub.strategy, action="buy"),
+    )
+    Signal.objects.filter(pk=done.pk).update(status=Signal.Status.COMPLETED)
+    active = (Signal.Status.PENDING, Signal.Status.PROCESSING)
+
+    claimed = [
+        compiled.update(
+            Signal,
+            where={"pk": row.pk, "status": active},
+            status=Signal.Status.PROCESSING,
+            attempts=compiled.Increment(1),
+        )
+        for row in (pending, done, pending)
+    ]
+
+    assert claimed == [1, 0, 1]
+    pending.refresh_from_db()
+    done.refresh_from_db()
+    assert (pending.status, pending.attempts) == (Signal.Status.PROCESSING, 2)
+    assert (done.status, done.attempts) == (Signal.Status.COMPLETED, 0)
+
+
+def test_insert_writes_what_save_writes_and_takes_back_an_automatic_key():
+    from signals.models import SignalResult
+    from tests.signals.factories import signal_for
+
+    sub = SubscriptionFactory()
+    signal = signal_for(strategy=sub.strategy, action="buy")
+    fields = {
+        "organization_id": signal.organization_id,
+        "signal": signal,
+        "subscription": sub,
+        "account": sub.account,
+        "status": SignalResult.Status.ORDERED,
+        "reason": "buy 1 (entry)",
+        "plan": {"brackets": {}, "reference_price": "101.5"},
+    }
+    ours = SignalResult(**fields)
+
+    compiled.insert(ours)
+
+    assert ours.pk is not None and not ours._state.adding
+    saved = SignalResult.objects.get(pk=ours.pk)
+    assert _fields(saved) == _fields(ours)
+    assert saved.plan == {"brackets": {}, "reference_price": "101.5"}
+
+
+def test_insert_takes_the_orm_path_for_a_model_with_receivers():
+    from django.db.models.signals import post_save
+
+    from signals.models import SignalResult
+    from tests.signals.factories import signal_for
+
+    sub = SubscriptionFactory()
+    seen = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=SignalResult)
+    try:
+        row = SignalResult(
+            organization_id=sub.organization_id,
+            signal=signal_for(strategy=sub.strategy, action="buy"),
+            account=sub.account,
+            status=SignalResult.Status.IGNORED,
+        )
+        compiled.insert(row)
+    finally:
+        post_save.disconnect(receiver, sender=SignalResult)
+
+    assert seen == [(row.pk, True)]

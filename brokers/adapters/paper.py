@@ -46,6 +46,7 @@ from brokers.adapters.base import (
 from brokers.ledger import ledger_apply_fill
 from brokers.models import BrokerAccount, PaperOrder, PaperPrice, Position
 from brokers.selectors import paper_price_get, paper_prices_get
+from config import compiled
 from config.compiled import CompiledQuery
 
 LIVE = (PaperOrder.Status.OPEN, PaperOrder.Status.HELD)
@@ -302,7 +303,7 @@ def _book(
         _mark_filled(order, order.quantity, price)
     elif order.time_in_force in IMMEDIATE_ONLY:
         _mark_canceled(order, f"Not marketable; {order.time_in_force} orders do not rest.")
-    order.save(force_insert=True)
+    compiled.insert(order)
     legs = _book_legs(account, order, request.bracket, price)
     if price is not None:
         ledger_apply_fill(
