@@ -29,6 +29,7 @@ from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 
 _PLACEHOLDER_TEXT = "\x00compiled-query-placeholder-{}"
+_MAX_COMPILED = 64  # per query: (database alias, connection) pairs kept
 
 
 def _placeholder(kind: type, index: int):
@@ -121,6 +122,10 @@ class CompiledQuery:
             }
             compiled = _Compiled(self.build(**placeholders), placeholders, alias)
             with self._lock:
+                if len(self._compiled) >= _MAX_COMPILED:
+                    # Short-lived threads (a fan-out's pool) each had their own connection:
+                    # forget theirs rather than keep them all.
+                    self._compiled.clear()
                 self._compiled[key] = compiled
         return compiled
 
