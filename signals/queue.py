@@ -32,14 +32,21 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 def process_signal_publish(signal_id: str) -> None:
     """Queue process_signal(signal_id); raises on any broker error (the caller logs it
     and leaves the signal to the sweep)."""
-    conf = celery_app.conf
-    if conf.task_always_eager or not str(conf.broker_url).startswith(("redis://", "rediss://")):
+    client = publisher()
+    if client is None:
         process_signal.delay(signal_id)
         return
-    queue = conf.task_default_queue
-    _client(conf.broker_url, conf.broker_connection_timeout).lpush(
-        queue, process_signal_message(signal_id, queue=queue)
-    )
+    queue = celery_app.conf.task_default_queue
+    client.lpush(queue, process_signal_message(signal_id, queue=queue))
+
+
+def publisher() -> redis.Redis | None:
+    """The Redis client this process publishes with; None when Celery publishes itself
+    (eager mode, a non-Redis broker)."""
+    conf = celery_app.conf
+    if conf.task_always_eager or not str(conf.broker_url).startswith(("redis://", "rediss://")):
+        return None
+    return _client(conf.broker_url, conf.broker_connection_timeout)
 
 
 @functools.lru_cache(maxsize=4)
