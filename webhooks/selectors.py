@@ -40,8 +40,36 @@ def webhook_get_for_ingest(*, webhook_id: str) -> Webhook | None:
 def _lookup(pk: uuid.UUID) -> Webhook | None:
     query = _ingest_query(DEFAULT_DB_ALIAS)
     if query is None:
-        return Webhook.objects.select_related("organization").filter(pk=pk).first()
+        return _ingest_queryset(pk).first()
     return _run_ingest_query(query, pk)
+
+
+# What ingestion reads of a webhook and its organization (webhooks/services.py); the
+# rest (names, the encrypted password, timestamps, plan) is deferred: not sent, not
+# parsed (timestamps are the dearest columns to load) and not turned into attributes.
+# Reading a deferred field still works, with a query of its own, which
+# tests/webhooks/test_queries.py would count.
+INGEST_FIELDS = (
+    "id",
+    "organization_id",
+    "strategy_id",
+    "enabled",
+    "asset_class",
+    "password_digest",
+    "limit_to_tradingview",
+    "limit_to_trendspider",
+    "allowed_ips",
+    "allowed_tickers",
+    "duplicate_window_seconds",
+    "organization__id",
+    "organization__status",
+    "organization__webhook_rate_per_minute",
+    "organization__webhook_rate_per_hour",
+)
+
+
+def _ingest_queryset(pk: uuid.UUID):
+    return Webhook.objects.select_related("organization").only(*INGEST_FIELDS).filter(pk=pk)
 
 
 @functools.lru_cache(maxsize=4)
@@ -54,12 +82,12 @@ def _ingest_query(alias: str):
     and Model.from_db, so field types and deferred-loading behave as with .first(). If
     the compiled select does not have the expected shape, fall back to the plain ORM.
     """
-    queryset = Webhook.objects.select_related("organization").filter(pk=uuid.UUID(int=0))
-    compiler = queryset.query.get_compiler(alias)
+    compiler = _ingest_queryset(uuid.UUID(int=0)).query.get_compiler(alias)
     sql, params = compiler.as_sql()
-    webhook_fields = [f.attname for f in Webhook._meta.concrete_fields]
-    org_fields = [f.attname for f in Organization._meta.concrete_fields]
-    if len(params) != 1 or len(compiler.select) != len(webhook_fields) + len(org_fields):
+    targets = [column.target for column, _, _ in compiler.select]
+    webhook_fields = [f.attname for f in targets if f.model is Webhook]
+    org_fields = [f.attname for f in targets[len(webhook_fields) :] if f.model is Organization]
+    if len(params) != 1 or len(webhook_fields) + len(org_fields) != len(targets):
         return None
     converters = compiler.get_converters([column for column, _, _ in compiler.select])
     return alias, compiler, sql, converters, webhook_fields, org_fields

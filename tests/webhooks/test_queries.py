@@ -1,6 +1,11 @@
+import uuid
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from signals.models import Signal
+from tests.webhooks.conftest import webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -22,3 +27,50 @@ def test_a_cold_instrument_cache_adds_one_query(make_webhook, send, django_asser
     with django_assert_num_queries(3):
         response = send(path, {"ticker": "AMD", "action": "buy"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "settings_fields, password, body, status",
+    [
+        ({}, None, {"ticker": "AMD", "action": "buy", "quantity": 3}, 200),
+        ({"allowed_ips": ["203.0.113.0/24"], "allowed_tickers": ["AMD"]}, None,
+         {"ticker": "AMD", "action": "buy"}, 200),
+        ({}, None, {"ticker": "AMD", "action": "buy", "quantity": 1}, 200),  # a duplicate
+        ({}, "wrong", {"ticker": "AMD", "action": "buy"}, 400),
+        ({}, None, "{not json", 400),
+        ({"enabled": False}, None, {"ticker": "AMD", "action": "buy"}, 400),
+        ({"limit_to_tradingview": True}, None, {"ticker": "AMD", "action": "buy"}, 400),
+        ({"asset_class": "crypto"}, None, {"ticker": "AMD", "action": "buy"}, 400),
+    ],
+)  # fmt: skip
+def test_every_answer_reads_the_webhook_once_and_writes_one_row(
+    make_webhook, send, settings_fields, password, body, status
+):
+    # The webhook lookup defers the columns ingestion does not read; reading one of them
+    # on any path would add a query here.
+    webhook, _ = make_webhook(**settings_fields)
+    path = webhook_path(webhook, password)
+    send(webhook_path(webhook), {"ticker": "AMD", "action": "buy", "quantity": 1})  # warm
+    with CaptureQueriesContext(connection) as queries:
+        response = send(path, body)
+    assert response.status_code == status
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    # The webhook with its organization; the log row (a duplicate's in a savepoint).
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["SELECT", "INSERT"]
+
+
+def test_a_suspended_organization_too(make_webhook, send, org, django_assert_num_queries):
+    from accounts.services import organization_suspend
+
+    _, path = make_webhook()
+    send(path, {"ticker": "AMD", "action": "buy", "quantity": 1})
+    organization_suspend(organization=org)
+    with django_assert_num_queries(2):
+        response = send(path, {"ticker": "AMD", "action": "buy"})
+    assert response.json()["messageCode"] == "organization-suspended"
+
+
+def test_an_unknown_webhook_costs_one_query(send, db, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        response = send(f"/trading/webhook/{uuid.uuid4()}/x", {"ticker": "AMD"})
+    assert response.status_code == 404
