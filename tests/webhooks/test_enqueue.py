@@ -37,3 +37,32 @@ def test_accepted_even_when_the_queue_is_down(
     assert signal.status == Signal.Status.PENDING and signal.processing_started_at is None
     assert "could not enqueue signal" in caplog.text
     assert path.rsplit("/", 1)[1] not in caplog.text
+
+
+def test_a_forked_worker_names_itself_in_the_messages_it_publishes():
+    # signals.queue builds the unchanging part of its messages once per process; a
+    # gunicorn worker is a fork, and its messages must name it, not its parent.
+    import json
+    import multiprocessing
+
+    from celery.utils.nodenames import anon_nodename
+
+    from signals.queue import process_signal_message
+
+    def origin() -> str:
+        return json.loads(process_signal_message("x", queue="q"))["headers"]["origin"]
+
+    assert origin() == anon_nodename()  # cached in this process now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child_origin, child_name = pool.apply(_origin_in_child)
+    assert child_origin == child_name != anon_nodename()
+
+
+def _origin_in_child():
+    import json
+
+    from celery.utils.nodenames import anon_nodename
+
+    from signals.queue import process_signal_message
+
+    return json.loads(process_signal_message("x", queue="q"))["headers"]["origin"], anon_nodename()
