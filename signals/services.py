@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models.sql import InsertQuery
 
+from config.prepared import prepared_cursor
 from signals.models import Signal
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def _insert(row: Signal, alias: str = DEFAULT_DB_ALIAS) -> None:
     sql, fields = statement
     connection = connections[alias]
     params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:  # parsed and planned once per connection
         cursor.execute(sql, params)
     row._state.adding = False
     row._state.db = alias

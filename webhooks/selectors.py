@@ -4,6 +4,7 @@ import uuid
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 from accounts.models import Organization
+from config.prepared import prepared_cursor
 from webhooks.models import Webhook
 
 
@@ -97,7 +98,7 @@ def _run_ingest_query(query, pk: uuid.UUID) -> Webhook | None:
     alias, compiler, sql, converters, webhook_fields, org_fields = query
     connection = connections[alias]
     param = Webhook._meta.pk.get_db_prep_value(pk, connection)
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [param])
         row = cursor.fetchone()
     if row is None:
