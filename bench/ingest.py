@@ -251,10 +251,26 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL
     )
-    if wait_port(args.port):
+    if wait_port(args.port) and _wait_booted(proc, args):
         return proc
     proc.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def _wait_booted(proc, args, timeout: float = 60) -> bool:
+    """The master listens before its workers have imported Django and warmed up (about
+    a second of CPU each, config/warmup.py); measuring from then on would count the boot
+    in the first phase. Wait until every worker exists and the server is idle."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    previous = _cpu_seconds(proc.pid, args.database)["gunicorn"]
+    while time.monotonic() < deadline and quiet < 3:
+        time.sleep(0.25)
+        used = _cpu_seconds(proc.pid, args.database)["gunicorn"]
+        workers = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+        booted = len(workers.stdout.split()) > args.workers  # the master and its workers
+        quiet = quiet + 1 if booted and used - previous < 0.02 else 0
+        previous = used
+    return quiet >= 3
 
 
 def _cpu_seconds(pgid: int, database: str) -> dict:
