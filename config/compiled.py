@@ -13,6 +13,9 @@ Only equality-style keys can be placeholders (``pk=``, ``symbol=``, ``price__gte
 lookup that transforms its value (``contains``, ``iexact`` on some backends) would not
 find it again. The builder is checked at first use: every placeholder must appear among
 the compiled parameters, or the query refuses to compile.
+
+Statements run through ``config.prepared.prepared_cursor``: on PostgreSQL each is also
+prepared once per connection on the server (unless ``DB_PREPARED_STATEMENTS`` is off).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
+
+from config.prepared import prepared_cursor
 
 _PLACEHOLDER_TEXT = "\x00compiled-query-placeholder-{}"
 _MAX_COMPILED = 64  # per query: (database alias, connection) pairs kept
@@ -82,7 +87,7 @@ class _Compiled:
         for index, name, as_hex in self.slots:
             value = values[name]
             params[index] = value.hex if as_hex else value
-        with connections[self.alias].cursor() as cursor:
+        with prepared_cursor(connections[self.alias]) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters and rows:
@@ -217,7 +222,7 @@ def update(model, *, where: dict[str, Any], using: str = DEFAULT_DB_ALIAS, **val
     for field, value in zip(where_fields, where.values(), strict=True):
         for item in value if isinstance(value, (tuple, list)) else (value,):
             params.append(field.get_db_prep_value(item, connection, prepared=False))
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -252,7 +257,7 @@ def insert(obj, using: str = DEFAULT_DB_ALIAS) -> None:
 
     sql = _statement(key, build)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         if auto_pk:
             value = cursor.fetchone()[0]

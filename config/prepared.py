@@ -1,4 +1,5 @@
-"""Server-side prepared statements for the few statements every webhook runs.
+"""Server-side prepared statements for the few statements every webhook runs, and the
+pipeline's per-signal statements (config/compiled.py).
 
 Django sends PostgreSQL each statement as text with its values inlined (client-side
 binding, no prepared statements: the safe default for connection poolers), so the server
@@ -6,10 +7,12 @@ parses, analyses and plans the webhook lookup and the signal log's INSERT anew o
 request. Run through ``prepared_cursor()``, the same SQL is bound server-side and
 prepared once per connection (psycopg names it and reuses it), which took the
 PostgreSQL CPU of an accepted webhook from ~0.49 to ~0.32 ms on the benchmark machine
-(docs/benchmarks.md, Ingestion) with no more Python CPU.
+(docs/benchmarks.md, Ingestion) with no more Python CPU; a signal's processing in the
+worker went from ~9.3-13.2 to ~7.7-10.2 ms wall, and less CPU (bench/pipeline_cost.py,
+interleaved runs).
 
-Everything else keeps Django's defaults. ``settings.WEBHOOK_PREPARED_STATEMENTS = False``
-(env ``WEBHOOK_PREPARED_STATEMENTS=false``) turns it off, for a transaction-mode
+Everything else keeps Django's defaults. ``settings.DB_PREPARED_STATEMENTS = False``
+(env ``DB_PREPARED_STATEMENTS=false``) turns it off, for a transaction-mode
 connection pooler that cannot keep prepared statements (PgBouncer before 1.21, or with
 ``max_prepared_statements = 0``). Other databases than PostgreSQL always use the plain
 cursor.
@@ -27,7 +30,7 @@ def prepared_cursor(connection):
     ``execute`` binds server-side and prepares the statement; a plain ``cursor()`` when
     turned off or not on PostgreSQL. Use it as a context manager, as ``cursor()``."""
     cursor_class = _cursor_class() if connection.vendor == "postgresql" else None
-    if cursor_class is None or not settings.WEBHOOK_PREPARED_STATEMENTS:
+    if cursor_class is None or not settings.DB_PREPARED_STATEMENTS:
         return connection.cursor()
     # What BaseDatabaseWrapper.cursor() does, with this cursor class.
     connection.close_if_health_check_failed()

@@ -162,9 +162,10 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 WEBHOOK_RATE_PER_MINUTE = env.int("WEBHOOK_RATE_PER_MINUTE", default=60)
 WEBHOOK_RATE_PER_HOUR = env.int("WEBHOOK_RATE_PER_HOUR", default=500)
 WEBHOOK_FAILED_PASSWORD_PER_MINUTE = env.int("WEBHOOK_FAILED_PASSWORD_PER_MINUTE", default=10)
-# The webhook lookup and the signal log INSERT as server-side prepared statements
-# (config/prepared.py); false behind a pooler that cannot keep them.
-WEBHOOK_PREPARED_STATEMENTS = env.bool("WEBHOOK_PREPARED_STATEMENTS", default=True)
+# The hot statements (webhook lookup, signal log INSERT, the pipeline's per-signal
+# statements) as server-side prepared statements (config/prepared.py); false behind a
+# pooler that cannot keep them.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 API_KEY_RATE_PER_MINUTE = env.int("API_KEY_RATE_PER_MINUTE", default=100)
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "default"

@@ -192,3 +192,23 @@ def test_insert_takes_the_orm_path_for_a_model_with_receivers():
         post_save.disconnect(receiver, sender=SignalResult)
 
     assert seen == [(row.pk, True)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepared statements")
+def test_on_postgresql_the_statements_are_prepared_on_the_server_unless_turned_off(settings):
+    sub = SubscriptionFactory()
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "strategies_subscription" in row[0]]
+
+    settings.DB_PREPARED_STATEMENTS = False
+    before = prepared()  # this session may have prepared it in an earlier test
+    SUBSCRIPTIONS.all(organization_id=sub.organization_id, strategy_id=sub.strategy_id)
+    assert prepared() == before
+
+    settings.DB_PREPARED_STATEMENTS = True
+    for _ in range(3):
+        SUBSCRIPTIONS.all(organization_id=sub.organization_id, strategy_id=sub.strategy_id)
+    assert len(prepared()) == 1

@@ -16,10 +16,20 @@ pytestmark = [
 BODY = json.dumps({"ticker": "AAPL", "action": "buy", "quantity": 1})
 
 
-def _prepared() -> dict[str, str]:
+def _all_prepared() -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, statement FROM pg_prepared_statements")
         return dict(cursor.fetchall())
+
+
+def _prepared() -> dict[str, str]:
+    """The session's prepared webhook statements (the pipeline, which eager mode runs in
+    this same session, prepares its own: config/compiled.py)."""
+    return {
+        name: text
+        for name, text in _all_prepared().items()
+        if 'INSERT INTO "signals_signal"' in text or 'FROM "webhooks_webhook"' in text
+    }
 
 
 def _send(path, body=BODY):
@@ -46,9 +56,9 @@ def test_prepared_once_per_session_and_reused(make_webhook):
 
 
 def test_turned_off_nothing_is_prepared(make_webhook, settings):
-    settings.WEBHOOK_PREPARED_STATEMENTS = False
+    settings.DB_PREPARED_STATEMENTS = False
     _, path = make_webhook()
     connection.close()
     assert _send(path).status_code == 200
     assert _send(path, "{not json").status_code == 400
-    assert _prepared() == {}
+    assert _all_prepared() == {}
