@@ -303,7 +303,7 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
     bin_dir = Path(sys.executable).parent
     web = _start(
         [
-            str(bin_dir / "gunicorn"), "config.wsgi:application",
+            str(bin_dir / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py",
             "-b", f"127.0.0.1:{args.port}", "-w", str(args.web_workers), "-k", "gthread",
             "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "error",
         ],
@@ -396,8 +396,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--fanout", type=int, default=1000)
-    parser.add_argument("--web-workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=4)
     parser.add_argument("--optimization", default="fair", help="celery worker -O")
