@@ -53,3 +53,18 @@ def test_lanes_track_the_locks_they_hold():
     with lanes.lane_lock(organization_id="org", ticker="aapl"):
         assert lanes.lanes_held()
     assert not lanes.lanes_held()
+
+
+def test_a_new_worker_process_warms_up_and_freezes_what_is_loaded():
+    import gc
+
+    from config.celery import _warm_up_worker_process
+
+    gc.unfreeze()
+    try:
+        _warm_up_worker_process()
+
+        assert gc.get_freeze_count() > 10_000  # Django, Celery and the project, at least
+        assert not lanes.lanes_held()
+    finally:
+        gc.unfreeze()
