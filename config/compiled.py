@@ -245,17 +245,7 @@ def insert(obj, using: str = DEFAULT_DB_ALIAS) -> None:
     ):
         obj.save(force_insert=True, using=using)
         return
-    fields = [f for f in meta.concrete_fields if not (auto_pk and f is pk)]
-    key = ("insert", model, using, auto_pk)
-
-    def build() -> str:
-        quote = connection.ops.quote_name
-        table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
-        values = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (quoted names)
-        return sql + f" RETURNING {quote(pk.column)}" if auto_pk else sql
-
-    sql = _statement(key, build)
+    sql, fields = insert_statement(model, using, auto_pk=auto_pk)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
@@ -266,3 +256,20 @@ def insert(obj, using: str = DEFAULT_DB_ALIAS) -> None:
             setattr(obj, pk.attname, value)
     obj._state.adding = False
     obj._state.db = using
+
+
+def insert_statement(model, using: str = DEFAULT_DB_ALIAS, *, auto_pk: bool = False):
+    """The INSERT ``insert()`` sends for ``model`` (built at first use; a web worker's
+    warm-up builds the signal log's ahead), and the fields whose values it takes."""
+    meta, connection = model._meta, connections[using]
+    pk = meta.pk
+    fields = [f for f in meta.concrete_fields if not (auto_pk and f is pk)]
+
+    def build() -> str:
+        quote = connection.ops.quote_name
+        table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
+        values = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608 (quoted names)
+        return sql + f" RETURNING {quote(pk.column)}" if auto_pk else sql
+
+    return _statement(("insert", model, using, auto_pk), build), fields

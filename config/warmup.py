@@ -30,11 +30,12 @@ def _urlconf() -> None:
 def _database() -> None:
     from django.db import DEFAULT_DB_ALIAS
 
-    from signals.services import _insert_statement
+    from config.compiled import insert_statement
+    from signals.models import Signal
     from webhooks.selectors import webhook_get_for_ingest
 
     webhook_get_for_ingest(webhook_id=NO_WEBHOOK)  # connects, compiles the lookup
-    _insert_statement(DEFAULT_DB_ALIAS)  # the signal log's INSERT
+    insert_statement(Signal, DEFAULT_DB_ALIAS)  # the signal log's INSERT
 
 
 def _cache() -> None:

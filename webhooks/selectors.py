@@ -1,10 +1,8 @@
-import functools
 import uuid
 
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
-from accounts.models import Organization
-from config.prepared import prepared_cursor
+from config.compiled import CompiledQuery
 from webhooks.models import Webhook
 
 
@@ -38,13 +36,6 @@ def webhook_get_for_ingest(*, webhook_id: str) -> Webhook | None:
         return _lookup(pk)
 
 
-def _lookup(pk: uuid.UUID) -> Webhook | None:
-    query = _ingest_query(DEFAULT_DB_ALIAS)
-    if query is None:
-        return _ingest_queryset(pk).first()
-    return _run_ingest_query(query, pk)
-
-
 # What ingestion reads of a webhook and its organization (webhooks/services.py); the
 # rest (names, the encrypted password, timestamps, plan) is deferred: not sent, not
 # parsed (timestamps are the dearest columns to load) and not turned into attributes.
@@ -73,39 +64,13 @@ def _ingest_queryset(pk: uuid.UUID):
     return Webhook.objects.select_related("organization").only(*INGEST_FIELDS).filter(pk=pk)
 
 
-@functools.lru_cache(maxsize=4)
-def _ingest_query(alias: str):
-    """The lookup's SQL, compiled once per process instead of once per request.
-
-    Compiling a select_related query costs more CPU than running it (about 0.6 of the
-    0.7 ms this lookup took per request on the benchmark machine), and every webhook
-    request makes exactly this query. The rows still go through the ORM's own converters
-    and Model.from_db, so field types and deferred-loading behave as with .first(). If
-    the compiled select does not have the expected shape, fall back to the plain ORM.
-    """
-    compiler = _ingest_queryset(uuid.UUID(int=0)).query.get_compiler(alias)
-    sql, params = compiler.as_sql()
-    targets = [column.target for column, _, _ in compiler.select]
-    webhook_fields = [f.attname for f in targets if f.model is Webhook]
-    org_fields = [f.attname for f in targets[len(webhook_fields) :] if f.model is Organization]
-    if len(params) != 1 or len(webhook_fields) + len(org_fields) != len(targets):
-        return None
-    converters = compiler.get_converters([column for column, _, _ in compiler.select])
-    return alias, compiler, sql, converters, webhook_fields, org_fields
+# Compiled once per process, prepared once per connection (config.compiled): compiling
+# this select_related query cost more CPU than running it (about 0.6 of the 0.7 ms the
+# lookup took per request on the benchmark machine), and every webhook request makes it.
+# Rows still go through the ORM's converters and Model.from_db, so field types and
+# deferred loading behave as with .first().
+_INGEST = CompiledQuery(_ingest_queryset, pk=uuid.UUID)
 
 
-def _run_ingest_query(query, pk: uuid.UUID) -> Webhook | None:
-    alias, compiler, sql, converters, webhook_fields, org_fields = query
-    connection = connections[alias]
-    param = Webhook._meta.pk.get_db_prep_value(pk, connection)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, [param])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    if converters:
-        row = next(iter(compiler.apply_converters([row], converters)))
-    split = len(webhook_fields)
-    webhook = Webhook.from_db(alias, webhook_fields, row[:split])
-    webhook.organization = Organization.from_db(alias, org_fields, row[split:])
-    return webhook
+def _lookup(pk: uuid.UUID) -> Webhook | None:
+    return _INGEST.first(pk=pk)
