@@ -2,16 +2,14 @@
 never a 500, and reachable by probes whatever Host header they send."""
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.servers import free_port
+from tests.servers import run_with_database_down
 
 pytestmark = pytest.mark.django_db
 
@@ -77,15 +75,7 @@ def test_database_down_is_named_and_never_a_500(tmp_path):
         "r = Client().get('/healthz');"
         "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
-        "REDIS_URL": "",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = run_with_database_down(code)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 503

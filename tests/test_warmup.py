@@ -4,16 +4,14 @@ dependency is down."""
 
 import gc
 import json
-import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from config.warmup import warm_up
-from tests.servers import free_port
+from tests.servers import run_with_database_down
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,15 +31,7 @@ def test_a_database_that_is_down_skips_its_step_only():
         "from config.warmup import warm_up;"
         "print(json.dumps(warm_up()))"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
-        "REDIS_URL": "",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = run_with_database_down(code)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == ["database"]
     assert "database skipped (OperationalError)" in result.stderr
