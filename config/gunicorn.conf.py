@@ -11,15 +11,22 @@ from config.redaction import redact
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (in a container)
 # Processes, not threads, give a request its CPU: on the 2-core benchmark machine 4
 # workers x 1 thread spent ~0.3 ms less CPU per webhook than 3 x 4 (GIL hand-offs between
-# threads) and served more of them (docs/benchmarks.md, Ingestion). gthread still keeps
-# idle keep-alive connections open without holding the worker.
+# threads) and served more of them (docs/benchmarks.md, Ingestion).
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = "gthread"
+# sync: a worker takes one connection at a time from the shared listening socket and closes
+# it after the answer, so whichever worker is free takes the next request. gthread keeps a
+# keep-alive connection on the worker that accepted it: a client opening its connections
+# in a burst left some workers with most of them and others with none, idle for as long as
+# the connections lasted (saturation 417-897/s for gthread, 869-948/s for sync, interleaved
+# on the benchmark machine; docs/benchmarks.md, Ingestion). Webhook senders connect per
+# alert, and the TLS-terminating proxy in front (README) holds slow and idle clients. With
+# more than one thread gunicorn uses gthread whatever this says.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # TradingView gives up after about 3 s; a request still running after this is stuck.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
-keepalive = 5
+keepalive = 5  # gthread only: sync closes every connection after its answer
 # Recycle workers now and then so a slow leak never becomes an outage. Not every few
 # seconds: a new worker re-imports Django (about a second of CPU) and reconnects, and at
 # hundreds of webhooks per second a limit of a few thousand requests did that constantly.
