@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: a database of their own, its schema, and stopping
-the servers they start (each started in a process group of its own)."""
+"""What the benchmark scripts share: a database of their own, its schema, stopping the
+servers they start (each started in a process group of its own), and the HTTP/1.1 client
+connection their load generators post with."""
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 from urllib.parse import urlsplit, urlunsplit
 
@@ -99,3 +102,43 @@ def wait_port(port: int, timeout: float = 30) -> bool:
         except OSError:
             time.sleep(0.2)
     return False
+
+
+class Connection:
+    """One HTTP/1.1 client connection on loopback: keep-alive while the server keeps it,
+    a new connection for the next request after the server closed it (gunicorn's sync
+    workers close every connection after its answer)."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.get_extra_info("socket").setsockopt(
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+            )
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header.split(b" ", 2)[1])
+        length, closing = 0, False
+        for line in header.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+            elif name.lower() == b"connection" and value.strip().lower() == b"close":
+                closing = True
+        payload = await self.reader.readexactly(length)
+        if closing:
+            self.close()
+        return status, payload
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None

@@ -24,7 +24,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 from harness import (
+    Connection,
     add_common_arguments,
     create_schema,
     db_url,
@@ -123,42 +123,6 @@ def _body(i: int, offset: int = 0) -> dict:
 # --- load generation ------------------------------------------------------------------
 
 
-class Connection:
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-        self.reader = self.writer = None
-
-    async def request(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            self.writer.get_extra_info("socket").setsockopt(
-                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-            )
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        header = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(header.split(b" ", 2)[1])
-        length, closing = 0, False
-        for line in header.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-            elif name.lower() == b"connection" and value.strip().lower() == b"close":
-                closing = True
-        await self.reader.readexactly(length)
-        if closing:
-            self.close()
-        return status
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
 class Load:
     def __init__(self, host, port, hooks):
         self.host, self.port, self.hooks = host, port, hooks
@@ -175,7 +139,7 @@ class Load:
     async def one(self, conn: Connection, due: float) -> None:
         path, body = self.next_request()
         try:
-            status = await conn.request(path, body)
+            status, _ = await conn.post(path, body)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             conn.close()
             status = 0
@@ -243,7 +207,7 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
         "-c", "config/gunicorn.conf.py",
         "-b", f"127.0.0.1:{args.port}",
         "-w", str(args.workers),
-        "-k", args.worker_class,
+        "-k", args.worker_class or _production_worker_class(),
         "--threads", str(args.threads),
         "--keep-alive", "30",
         "--log-level", "error",
@@ -255,6 +219,12 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
         return proc
     proc.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def _production_worker_class() -> str:
+    import runpy
+
+    return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["worker_class"]
 
 
 def _wait_booted(proc, args, timeout: float = 60) -> bool:
@@ -409,7 +379,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 1)))
-    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument(
+        "--worker-class", help="gunicorn worker class (default: config/gunicorn.conf.py's)"
+    )
     parser.add_argument(
         "--load",
         choices=["wrk", "asyncio"],
@@ -426,7 +398,15 @@ def main() -> None:
         return
     results = [bench_one(args, count) for count in args.webhooks]
     print(
-        json.dumps({"workers": args.workers, "threads": args.threads, "results": results}, indent=1)
+        json.dumps(
+            {
+                "worker_class": args.worker_class or _production_worker_class(),
+                "workers": args.workers,
+                "threads": args.threads,
+                "results": results,
+            },
+            indent=1,
+        )
     )
 
 

@@ -23,13 +23,13 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from harness import (
+    Connection,
     add_common_arguments,
     create_schema,
     db_url,
@@ -100,37 +100,6 @@ def _body(i: int, adding: bool = False) -> bytes:
     return json.dumps(body).encode()
 
 
-class Connection:
-    def __init__(self, port: int):
-        self.port = port
-        self.reader = self.writer = None
-
-    async def post(self, path: str, body: bytes) -> tuple[int, dict]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            sock = self.writer.get_extra_info("socket")
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-        ).encode()
-        self.writer.write(head + body)
-        header = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(header.split(b" ", 2)[1])
-        length = 0
-        for line in header.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        payload = await self.reader.readexactly(length)
-        return status, json.loads(payload or b"{}")
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
 class Load:
     def __init__(self, port: int, path: str, start_index: int = 0, adding: bool = False):
         self.port, self.path, self.index, self.adding = port, path, start_index, adding
@@ -140,7 +109,8 @@ class Load:
     async def one(self, conn: Connection, due_wall: float) -> None:
         self.index += 1
         try:
-            status, body = await conn.post(self.path, _body(self.index, self.adding))
+            status, payload = await conn.post(self.path, _body(self.index, self.adding))
+            body = json.loads(payload or b"{}")
         except (OSError, asyncio.IncompleteReadError, ValueError):
             conn.close()
             status, body = 0, {}
@@ -149,11 +119,11 @@ class Load:
             self.sent[body["id"]] = due_wall
 
     async def fixed_rate(self, rate: float, seconds: float) -> None:
-        idle = [Connection(self.port) for _ in range(32)]
+        idle = [Connection("127.0.0.1", self.port) for _ in range(32)]
         start_perf, start_wall, tasks = time.perf_counter(), time.time(), []
 
         async def run(offset):
-            conn = idle.pop() if idle else Connection(self.port)
+            conn = idle.pop() if idle else Connection("127.0.0.1", self.port)
             await asyncio.sleep(max(0.0, start_perf + offset - time.perf_counter()))
             await self.one(conn, start_wall + offset)
             idle.append(conn)
@@ -170,7 +140,7 @@ class Load:
         remaining = list(range(count))
 
         async def worker():
-            conn = Connection(self.port)
+            conn = Connection("127.0.0.1", self.port)
             while remaining:
                 remaining.pop()
                 await self.one(conn, time.time())
@@ -304,8 +274,8 @@ def _servers(args, env: dict) -> list[subprocess.Popen]:
     web = _start(
         [
             str(bin_dir / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py",
-            "-b", f"127.0.0.1:{args.port}", "-w", str(args.web_workers), "-k", "gthread",
-            "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "error",
+            "-b", f"127.0.0.1:{args.port}", "-w", str(args.web_workers),
+            "--threads", str(args.threads), "--log-level", "error",
         ],
         env,
         Path(f"/tmp/bench-pipeline-web-{os.getpid()}.log"),
