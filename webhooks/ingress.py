@@ -23,6 +23,10 @@ class BodyTooLarge(Exception):
     """The body is over the dialect's limit; it was not read."""
 
 
+class BodyUnreadable(Exception):
+    """The body's transfer encoding is broken (a bad chunk): there are no bytes to log."""
+
+
 class EmptyBody(Exception):
     """No JSON at all (empty or whitespace-only body)."""
 
@@ -85,7 +89,13 @@ def client_ip(request) -> str | None:
 
 def read_body(request, *, max_bytes: int) -> bytes:
     """The raw body, read before anything parses it, refusing to read more than
-    ``max_bytes`` (raises BodyTooLarge; a declared length over it is not read at all)."""
+    ``max_bytes`` (raises BodyTooLarge; a declared length over it is not read at all).
+
+    A chunked body (``Transfer-Encoding: chunked``, no Content-Length: custom code that
+    streams its request) is read from the server's decoded input stream, which Django's
+    ``request.body`` leaves unread without a Content-Length."""
+    if not request.META.get("CONTENT_LENGTH") and _is_chunked(request):
+        return _read_chunked(request, max_bytes=max_bytes)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -98,6 +108,23 @@ def read_body(request, *, max_bytes: int) -> bytes:
         body = b""
     except Exception:  # Django's RequestDataTooBig and friends: never a 500 for a body
         raise BodyTooLarge()
+    if len(body) > max_bytes:
+        raise BodyTooLarge()
+    return body
+
+
+def _is_chunked(request) -> bool:
+    return "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def _read_chunked(request, *, max_bytes: int) -> bytes:
+    stream = request.META.get("wsgi.input")
+    if stream is None:
+        return b""
+    try:
+        body = stream.read(max_bytes + 1)  # one byte more tells "over the limit"
+    except Exception:  # a bad chunk size or a body cut short: the server's parser gave up
+        raise BodyUnreadable() from None
     if len(body) > max_bytes:
         raise BodyTooLarge()
     return body

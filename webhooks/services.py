@@ -22,6 +22,7 @@ from signals.services import (
 from strategies.models import Strategy
 from webhooks.ingress import (
     BodyTooLarge,
+    BodyUnreadable,
     EmptyBody,
     MalformedJson,
     client_ip,
@@ -100,6 +101,7 @@ class _Request:
     received_at: Any
     raw: bytes = b""
     too_large: bool = False
+    unreadable: bool = False
     data: Any = None
 
 
@@ -118,6 +120,8 @@ def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
         ctx.raw = read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
     except BodyTooLarge:
         ctx.too_large = True
+    except BodyUnreadable:
+        ctx.unreadable = True
     try:
         if request.method != "POST":
             raise WebhookRejected("post-required")
@@ -199,6 +203,10 @@ def _parse_body(ctx: _Request) -> Parsed:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
         raise WebhookRejected(
             "invalid-payload", f"The payload is too large: at most {limit} bytes are accepted."
+        )
+    if ctx.unreadable:
+        raise WebhookRejected(
+            "invalid-payload", "The payload could not be read: its chunked encoding is broken."
         )
     try:
         ctx.data = decode_json(ctx.raw)

@@ -23,6 +23,7 @@ from strategies.models import Strategy
 from webhooks import utm_errors as E
 from webhooks.ingress import (
     BodyTooLarge,
+    BodyUnreadable,
     EmptyBody,
     MalformedJson,
     client_ip,
@@ -101,6 +102,10 @@ def _read(request, ingest: Ingest) -> None:
     except BodyTooLarge:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
         raise E.validation_error([{"field": "body", "message": f"Body over {limit} bytes"}])
+    except BodyUnreadable:
+        raise E.validation_error(
+            [{"field": "body", "message": "Body could not be read (broken chunked encoding)"}]
+        )
 
 
 def _decode(ingest: Ingest) -> None:

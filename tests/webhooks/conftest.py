@@ -1,12 +1,24 @@
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 
 import jsonschema
 import pytest
+import redis
+from django.conf import settings
 
 from tests.factories import InstrumentFactory, StrategyFactory
+from tests.servers import free_port
 from webhooks.services import webhook_create, webhook_password
 
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
 SCHEMAS = json.loads((Path(__file__).parent / "schemas" / "traderspost.json").read_text())
 CLIENT_IP = "203.0.113.7"
 
@@ -94,3 +106,54 @@ def assert_schema(response):
         ]
         jsonschema.validate(body, schema)
     return body
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def production_server():
+    """The production web server (gunicorn with config/gunicorn.conf.py, one worker) on
+    the test database and Redis; its base URL. Tests using it need
+    ``django_db(transaction=True)`` so the server sees what they create."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("the production server runs on PostgreSQL (DATABASE_URL)")
+    if not settings.REDIS_URL:
+        pytest.skip("the server publishes to Redis (REDIS_URL)")
+    port, queue = free_port(), f"test-server-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "CONN_MAX_AGE": "600",
+        "CONN_HEALTH_CHECKS": "true",
+        "DEBUG": "false",
+        "WEB_CONCURRENCY": "1",
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    command = [str(GUNICORN), "config.wsgi", "-c", "config/gunicorn.conf.py"]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2)
+                break
+            except (urllib.error.URLError, OSError):
+                assert proc.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        _, errors = proc.communicate(timeout=30)
+        redis.Redis.from_url(settings.REDIS_URL).delete(queue)
+    assert b"Traceback" not in errors, errors.decode()[-3000:]

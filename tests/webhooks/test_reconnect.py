@@ -5,37 +5,21 @@ never costs a webhook a 500. Proved against the production server (gunicorn with
 config/gunicorn.conf.py) whose sessions are really terminated with pg_terminate_backend."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.test import Client
 
 from tests.servers import free_port
-from tests.webhooks.conftest import webhook_path
+from tests.webhooks.conftest import database_url, webhook_path
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates PostgreSQL sessions"),
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _terminate_other_sessions() -> list[int]:
@@ -58,47 +42,8 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-@pytest.fixture
-def server():
-    if not settings.REDIS_URL:
-        pytest.skip("the server publishes to Redis (REDIS_URL)")
-    port, queue = free_port(), f"test-reconnect-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
-        "CONN_MAX_AGE": "600",
-        "CONN_HEALTH_CHECKS": "true",
-        "DEBUG": "false",
-        "WEB_CONCURRENCY": "1",
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "GUNICORN_ACCESS_LOG": "",
-    }
-    command = [str(GUNICORN), "config.wsgi", "-c", "config/gunicorn.conf.py"]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)
-                break
-            except (urllib.error.URLError, OSError):
-                assert proc.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        _, errors = proc.communicate(timeout=30)
-        redis.Redis.from_url(settings.REDIS_URL).delete(queue)
-    assert b"Traceback" not in errors, errors.decode()[-3000:]
-
-
-def test_terminated_sessions_never_cost_a_webhook_a_500(server, make_webhook):
+def test_terminated_sessions_never_cost_a_webhook_a_500(production_server, make_webhook):
+    server = production_server
     webhook, path = make_webhook(duplicate_window_seconds=0)
     url = server + path
     body = json.dumps({"ticker": "AAPL", "action": "buy", "quantity": 1}).encode()
@@ -156,7 +101,7 @@ def test_in_process_a_terminated_session_is_replaced_once(make_webhook):
     before = connection.connection
     import psycopg
 
-    with psycopg.connect(_database_url(), autocommit=True) as other:
+    with psycopg.connect(database_url(), autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
     close_old_connections()
     assert client.post(path, body, content_type="text/plain").status_code == 200
@@ -170,7 +115,7 @@ def test_a_database_that_stays_down_is_still_an_error(make_webhook, monkeypatch)
     assert client.post(path, "{}", content_type="text/plain").status_code == 400
     import psycopg
 
-    with psycopg.connect(_database_url(), autocommit=True) as other:
+    with psycopg.connect(database_url(), autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
     monkeypatch.setitem(connection.settings_dict, "PORT", str(free_port()))  # and stays down
     close_old_connections()
