@@ -224,6 +224,8 @@ def _start_gunicorn(args, env) -> subprocess.Popen:
 def _production_worker_class() -> str:
     import runpy
 
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # the config imports config.redaction
     return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["worker_class"]
 
 
