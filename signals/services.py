@@ -142,7 +142,7 @@ def _publish(signal_id: str) -> None:
         )
 
 
-def _duplicate_key(scope: str, body_hash: str) -> str:
+def duplicate_key(scope: str, body_hash: str) -> str:
     return f"signal-dup:{scope}:{body_hash}"
 
 
@@ -160,7 +160,7 @@ def signal_duplicate_claim(
     """
     if window_seconds <= 0:
         return None
-    key = _duplicate_key(scope, body_hash)
+    key = duplicate_key(scope, body_hash)
     try:
         if cache.add(key, str(signal_id), timeout=window_seconds):
             return None
@@ -176,7 +176,7 @@ def signal_duplicate_claim(
 
 def signal_duplicate_release(*, scope: str, body_hash: str, signal_id: uuid.UUID) -> None:
     """Give a claim back when the signal that made it was not accepted after all."""
-    key = _duplicate_key(scope, body_hash)
+    key = duplicate_key(scope, body_hash)
     try:
         if cache.get(key) == str(signal_id):
             cache.delete(key)

@@ -14,12 +14,12 @@ from brokers.instruments import instrument_asset_classes
 from signals.models import Signal
 from signals.services import (
     body_digest,
-    signal_duplicate_claim,
     signal_duplicate_release,
     signal_enqueue,
     signal_log,
 )
 from strategies.models import Strategy
+from webhooks.admission import Claim, admit
 from webhooks.ingress import (
     BodyTooLarge,
     BodyUnreadable,
@@ -28,8 +28,6 @@ from webhooks.ingress import (
     client_ip,
     decode_json,
     ip_in,
-    rate_limit_is_over,
-    rate_limit_retry_after,
     read_body,
 )
 from webhooks.models import Webhook
@@ -125,12 +123,11 @@ def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
     try:
         if request.method != "POST":
             raise WebhookRejected("post-required")
-        _check_access(ctx, password)
-        parsed = _parse_body(ctx)
+        parsed, claim, first_id = _admit(ctx, password)
     except WebhookRejected as rejected:
         row = _log(ctx, status=Signal.Status.REJECTED, code=rejected.code, message=rejected.message)
         return _error_answer(rejected, log_id=row.log_id)
-    return _accept(ctx, parsed)
+    return _accept(ctx, parsed, claim, first_id)
 
 
 def _error_answer(rejected: WebhookRejected, *, log_id) -> Answer:
@@ -141,46 +138,58 @@ def _error_answer(rejected: WebhookRejected, *, log_id) -> Answer:
     return Answer(rejected.status, body, rejected.retry_after)
 
 
-def _check_access(ctx: _Request, password: str) -> None:
-    _check_password(ctx, password)
-    if not ctx.webhook.organization.is_active:
-        raise WebhookRejected("organization-suspended")
-    if not ctx.webhook.enabled:
-        raise WebhookRejected("webhook-disabled")
-    _check_rate(ctx)
-    _check_source(ctx)
-
-
-def _password_counters(ctx: _Request) -> tuple[tuple[str, str], ...]:
-    # Per webhook and per source IP (across webhooks): a guesser rotating webhooks or IPs
-    # still hits one of them.
-    return (
-        ("webhook-bad-password", str(ctx.webhook.id)),
-        ("webhook-bad-password-ip", ctx.ip or "unknown"),
+def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
+    """The checks after the method, in their documented order: lockout, password, state,
+    rate, source IP, body. What needs no shared counter (the password, the state, the
+    source IP, the body) is worked out here first; webhooks.admission then counts, limits
+    and claims in one round trip and says where the request stops. Returns the parsed
+    body, the claim made, and the first signal's id if this is a duplicate of it."""
+    webhook = ctx.webhook
+    password_ok = secret_matches(password, webhook.password_digest)
+    refused = _state_refusal(webhook)
+    parsed = later = claim = None
+    if password_ok and refused is None:
+        try:
+            _check_source(ctx)
+            parsed = _parse_body(ctx)
+        except WebhookRejected as rejected:
+            later = rejected
+    if parsed is not None:
+        claim = Claim(
+            scope=str(webhook.id),
+            body_hash=body_digest(ctx.raw),
+            window_seconds=webhook.duplicate_window_seconds,
+            signal_id=uuid.uuid4(),
+        )
+    org = webhook.organization
+    verdict = admit(
+        request=ctx.http,
+        webhook_id=str(webhook.id),
+        ip=ctx.ip,
+        password_ok=password_ok,
+        state_ok=refused is None,
+        rate_per_minute=org.webhook_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE,
+        rate_per_hour=org.webhook_rate_per_hour or settings.WEBHOOK_RATE_PER_HOUR,
+        checks_ok=later is None,
+        claim=claim,
     )
+    if verdict.retry_after is not None:
+        raise WebhookRejected("too-many-requests", status=429, retry_after=verdict.retry_after)
+    if not password_ok:
+        raise WebhookRejected("invalid-password")
+    if refused is not None:
+        raise refused
+    if later is not None:
+        raise later
+    return parsed, claim, verdict.first_id
 
 
-def _check_password(ctx: _Request, password: str) -> None:
-    rate = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
-    for group, key in _password_counters(ctx):
-        retry = rate_limit_is_over(ctx.http, group=group, key=key, rate=rate)
-        if retry:
-            raise WebhookRejected("too-many-requests", status=429, retry_after=retry)
-    if secret_matches(password, ctx.webhook.password_digest):
-        return
-    for group, key in _password_counters(ctx):
-        rate_limit_retry_after(ctx.http, group=group, key=key, rate=rate)
-    raise WebhookRejected("invalid-password")
-
-
-def _check_rate(ctx: _Request) -> None:
-    org = ctx.webhook.organization
-    per_minute = org.webhook_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
-    per_hour = org.webhook_rate_per_hour or settings.WEBHOOK_RATE_PER_HOUR
-    for group, rate in (("webhook-minute", f"{per_minute}/m"), ("webhook-hour", f"{per_hour}/h")):
-        retry = rate_limit_retry_after(ctx.http, group=group, key=str(ctx.webhook.id), rate=rate)
-        if retry:
-            raise WebhookRejected("too-many-requests", status=429, retry_after=retry)
+def _state_refusal(webhook: Webhook) -> WebhookRejected | None:
+    if not webhook.organization.is_active:
+        return WebhookRejected("organization-suspended")
+    if not webhook.enabled:
+        return WebhookRejected("webhook-disabled")
+    return None
 
 
 def _check_source(ctx: _Request) -> None:
@@ -228,18 +237,9 @@ def _check_ticker(webhook: Webhook, symbol: str) -> None:
         raise WebhookRejected("invalid-asset-class")
 
 
-def _accept(ctx: _Request, parsed: Parsed) -> Answer:
-    digest = body_digest(ctx.raw)
-    scope = str(ctx.webhook.id)
-    new_id = uuid.uuid4()
-    first_id = signal_duplicate_claim(
-        scope=scope,
-        body_hash=digest,
-        window_seconds=ctx.webhook.duplicate_window_seconds,
-        signal_id=new_id,
-    )
+def _accept(ctx: _Request, parsed: Parsed, claim: Claim, first_id) -> Answer:
     fields = {
-        "body_hash": digest,
+        "body_hash": claim.body_hash,
         "payload": parsed.payload,
         "intent": parsed.intent.to_json(),
         "ticker": parsed.intent.ticker,
@@ -256,9 +256,11 @@ def _accept(ctx: _Request, parsed: Parsed) -> Answer:
         signal_id = first_id
     else:
         try:
-            row = _log(ctx, status=Signal.Status.PENDING, id=new_id, **fields)
+            row = _log(ctx, status=Signal.Status.PENDING, id=claim.signal_id, **fields)
         except Exception:
-            signal_duplicate_release(scope=scope, body_hash=digest, signal_id=new_id)
+            signal_duplicate_release(
+                scope=claim.scope, body_hash=claim.body_hash, signal_id=claim.signal_id
+            )
             raise
         signal_enqueue(signal_id=row.id)
         signal_id = row.id
