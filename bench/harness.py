@@ -53,6 +53,9 @@ def add_common_arguments(parser) -> None:
 
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="RATELIMIT_ENABLE=false for the servers"
+    )
     # The parent re-runs the script with --setup in a child process, so Django is configured
     # for the bench database there and not in the parent.
     parser.add_argument("--setup", type=int, help=argparse.SUPPRESS)
@@ -75,12 +78,19 @@ def run_setup_child(parser, args, setup, root) -> bool:
 
 def server_env(args, dsn: str) -> dict:
     """The servers' environment: production code paths on the bench database and a Celery
-    queue of the bench's own, rate limits off (the bench's load is far past them)."""
+    queue of the bench's own. Rate limits stay on as in production, every request counted,
+    with the limits raised far above the bench's load (10 webhooks at 200/s would be
+    past the default 60 a minute within the first second); ``--no-rate-limits`` turns them
+    off, as the benches did before 2026-11-21's third session."""
     env = dict(os.environ)
+    high = str(10**9)
     env.update(
         DATABASE_URL=dsn,
         REDIS_URL=args.redis_url,
-        RATELIMIT_ENABLE="false",
+        RATELIMIT_ENABLE="false" if args.no_rate_limits else "true",
+        WEBHOOK_RATE_PER_MINUTE=high,
+        WEBHOOK_RATE_PER_HOUR=high,
+        API_KEY_RATE_PER_MINUTE=high,
         DEBUG="false",
         LOG_LEVEL="ERROR",
         CELERY_QUEUE=args.queue,

@@ -7,13 +7,14 @@ against the production server (gunicorn + PostgreSQL + Redis, Celery publishing 
 For each webhook count it (re)creates its own database (tr_bench by default: never a
 database anyone else uses), creates that many tenants with one strategy and one webhook
 each, loads the ticker database, counts the SQL queries of an accepted request in-process,
-then starts gunicorn and drives it with an asyncio HTTP/1.1 keep-alive client:
+then starts gunicorn and drives it with an asyncio HTTP/1.1 client:
   * fixed rate (open loop, default 200 req/s for 10 s; latency measured from the time each
     request was due, so a stalled server cannot hide its queue), and
   * saturation (closed loop, N connections as fast as they are answered, 10 s).
 Every request goes to a random webhook with a distinct body (no duplicates), so every 200
-is an accepted, logged and enqueued signal. Rate limits are switched off by environment
-(RATELIMIT_ENABLE=false); published tasks go to a queue of its own that is deleted after.
+is an accepted, logged and enqueued signal. Rate limits are on and count every request,
+with the limits raised above the load (harness.server_env; --no-rate-limits turns them
+off); published tasks go to a queue of its own that is deleted after.
 Bounded: a few thousand requests per phase and 10 s per phase by default.
 """
 
