@@ -13,7 +13,7 @@ The caller works out what it can alone first (the password, the state, the sourc
 the body) and passes the outcomes in; `admit` answers where the request stops. On Redis a
 Lua script does all of it in one call. It used to be up to seven round trips: two
 lockout reads, django-ratelimit's add-then-incr for each of the two limits, and the
-claim, about 0.7 ms of the web worker's CPU per accepted webhook, a third of the whole
+claim, about 0.7 ms of the web worker's CPU per accepted webhook, a third of what it spent
 (docs/benchmarks.md). Any other cache backend (the embedded default: local memory) takes
 the same steps one call at a time through django-ratelimit and the signal services.
 
@@ -24,7 +24,7 @@ If the cache cannot be reached, the request goes on: no limit, no duplicate prot
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.cache import caches
@@ -57,33 +57,31 @@ class Verdict:
     first_id: uuid.UUID | None = None
 
 
-def admit(
-    *,
-    request,
-    webhook_id: str,
-    ip: str | None,
-    password_ok: bool,
-    state_ok: bool,
-    rate_per_minute: int,
-    rate_per_hour: int,
-    checks_ok: bool,
-    claim: Claim | None,
-) -> Verdict:
-    """Where the request stops, given what the caller found: ``password_ok``, ``state_ok``
-    (organization active, webhook enabled) and ``checks_ok`` (source IP and body), and
-    the ``claim`` to make if it gets that far (None: no claim)."""
-    if claim is not None and claim.window_seconds <= 0:
-        claim = None
+@dataclass(frozen=True)
+class Facts:
+    """What the caller found without the cache: ``password_ok``, ``state_ok``
+    (organization active, webhook enabled), ``checks_ok`` (source IP and body), the
+    webhook's limits, and the ``claim`` to make if the request gets that far."""
+
+    webhook_id: str
+    ip: str | None
+    password_ok: bool
+    state_ok: bool
+    rate_per_minute: int
+    rate_per_hour: int
+    checks_ok: bool
+    claim: Claim | None
+
+
+def admit(facts: Facts, *, request) -> Verdict:
+    """Where the request stops (``request``: the Django request, for django-ratelimit on a
+    cache other than Redis)."""
+    if facts.claim is not None and facts.claim.window_seconds <= 0:
+        facts = replace(facts, claim=None)
     cache = caches["default"]
     if isinstance(cache, RedisCache) and settings.RATELIMIT_USE_CACHE == "default":
-        return _admit_on_redis(
-            cache, webhook_id, ip, password_ok, state_ok, rate_per_minute, rate_per_hour,
-            checks_ok, claim,
-        )  # fmt: skip
-    return _admit_step_by_step(
-        request, webhook_id, ip, password_ok, state_ok, rate_per_minute, rate_per_hour,
-        checks_ok, claim,
-    )  # fmt: skip
+        return _admit_on_redis(cache, facts)
+    return _admit_step_by_step(request, facts)
 
 
 # KEYS: lockout per webhook, lockout per IP, limit per minute, limit per hour, claim.
@@ -137,15 +135,13 @@ def _run(client, keys: list, args: list):
         return client.eval(_SCRIPT, len(keys), *keys, *args)
 
 
-def _admit_on_redis(
-    cache, webhook_id, ip, password_ok, state_ok, rate_per_minute, rate_per_hour, checks_ok,
-    claim,
-) -> Verdict:  # fmt: skip
+def _admit_on_redis(cache, facts: Facts) -> Verdict:
+    claim, webhook_id = facts.claim, facts.webhook_id
     limits_on = settings.RATELIMIT_ENABLE
     allowed = settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE if limits_on else -1
     keys = [
         cache.make_key(f"webhook-lockout:{webhook_id}"),
-        cache.make_key(f"webhook-lockout-ip:{ip or 'unknown'}"),
+        cache.make_key(f"webhook-lockout-ip:{facts.ip or 'unknown'}"),
         cache.make_key(f"webhook-rate-minute:{webhook_id}"),
         cache.make_key(f"webhook-rate-hour:{webhook_id}"),
         cache.make_key(duplicate_key(claim.scope, claim.body_hash) if claim else "-"),
@@ -155,11 +151,11 @@ def _admit_on_redis(
     serializer = cache._cache._serializer
     args = [
         allowed,
-        int(password_ok),
-        int(state_ok),
-        rate_per_minute if limits_on else -1,
-        rate_per_hour if limits_on else -1,
-        int(checks_ok),
+        int(facts.password_ok),
+        int(facts.state_ok),
+        facts.rate_per_minute if limits_on else -1,
+        facts.rate_per_hour if limits_on else -1,
+        int(facts.checks_ok),
         serializer.dumps(str(claim.signal_id)) if claim else b"",
         claim.window_seconds if claim else 0,
     ]
@@ -178,30 +174,31 @@ def _admit_on_redis(
     return Verdict()
 
 
-def _admit_step_by_step(
-    request, webhook_id, ip, password_ok, state_ok, rate_per_minute, rate_per_hour,
-    checks_ok, claim,
-) -> Verdict:  # fmt: skip
+def _admit_step_by_step(request, facts: Facts) -> Verdict:
+    claim, webhook_id = facts.claim, facts.webhook_id
     lockout = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
-    counters = (("webhook-bad-password", webhook_id), ("webhook-bad-password-ip", ip or "unknown"))
+    counters = (
+        ("webhook-bad-password", webhook_id),
+        ("webhook-bad-password-ip", facts.ip or "unknown"),
+    )
     for group, key in counters:
         retry = rate_limit_is_over(request, group=group, key=key, rate=lockout)
         if retry:
             return Verdict(retry_after=retry)
-    if not password_ok:
+    if not facts.password_ok:
         for group, key in counters:
             rate_limit_retry_after(request, group=group, key=key, rate=lockout)
         return Verdict()
-    if not state_ok:
+    if not facts.state_ok:
         return Verdict()
     for group, rate in (
-        ("webhook-minute", f"{rate_per_minute}/m"),
-        ("webhook-hour", f"{rate_per_hour}/h"),
+        ("webhook-minute", f"{facts.rate_per_minute}/m"),
+        ("webhook-hour", f"{facts.rate_per_hour}/h"),
     ):
         retry = rate_limit_retry_after(request, group=group, key=webhook_id, rate=rate)
         if retry:
             return Verdict(retry_after=retry)
-    if not checks_ok or claim is None:
+    if not facts.checks_ok or claim is None:
         return Verdict()
     first_id = signal_duplicate_claim(
         scope=claim.scope,

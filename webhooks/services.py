@@ -19,7 +19,7 @@ from signals.services import (
     signal_log,
 )
 from strategies.models import Strategy
-from webhooks.admission import Claim, admit
+from webhooks.admission import Claim, Facts, admit
 from webhooks.ingress import (
     BodyTooLarge,
     BodyUnreadable,
@@ -162,8 +162,7 @@ def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
             signal_id=uuid.uuid4(),
         )
     org = webhook.organization
-    verdict = admit(
-        request=ctx.http,
+    facts = Facts(
         webhook_id=str(webhook.id),
         ip=ctx.ip,
         password_ok=password_ok,
@@ -173,6 +172,7 @@ def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
         checks_ok=later is None,
         claim=claim,
     )
+    verdict = admit(facts, request=ctx.http)
     if verdict.retry_after is not None:
         raise WebhookRejected("too-many-requests", status=429, retry_after=verdict.retry_after)
     if not password_ok:

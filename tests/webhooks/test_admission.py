@@ -16,7 +16,7 @@ from django.core.cache import cache
 from signals.models import Signal
 from signals.services import body_digest, duplicate_key
 from tests.servers import free_port
-from webhooks.admission import Claim, admit
+from webhooks.admission import Claim, Facts, admit
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +78,8 @@ def test_the_claim_is_readable_through_the_cache(make_webhook, send):
     assert cache.get(duplicate_key(str(webhook.id), digest)) == answer["id"]
 
 
-def _admit(claim: Claim, **overrides):
-    kwargs = {
-        "request": None,
+def _admit(claim: Claim | None, **overrides):
+    facts = {
         "webhook_id": "w",
         "ip": "203.0.113.9",
         "password_ok": True,
@@ -90,7 +89,7 @@ def _admit(claim: Claim, **overrides):
         "checks_ok": True,
         "claim": claim,
     }
-    return admit(**kwargs | overrides)
+    return admit(Facts(**facts | overrides), request=None)
 
 
 def _claim(body: bytes, window: int = 20) -> Claim:
