@@ -226,7 +226,7 @@ def _production_worker_class() -> str:
     import runpy
 
     if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # the config imports config.redaction
+        sys.path.insert(0, str(ROOT))  # the config imports the project (config)
     return runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))["worker_class"]
 
 

@@ -6,7 +6,11 @@ import os
 
 from gunicorn.glogging import Logger
 
-from config.redaction import redact
+# Importing the project installs the log redaction (config/__init__.py) in the master, and
+# so in every worker it forks: request lines, Referers and "Error handling request ..."
+# lines carry webhook passwords and API keys. (Not bound as `config`: gunicorn reads every
+# module-level name of this file that matches one of its settings, and `config` is one.)
+from config import redaction as _redaction  # noqa: F401
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (in a container)
 # Processes, not threads, give a request its CPU: on the 2-core benchmark machine 4
@@ -32,14 +36,13 @@ keepalive = 5  # gthread only: sync closes every connection after its answer
 # hundreds of webhooks per second a limit of a few thousand requests did that constantly.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
-# "-" is stdout; empty turns the access log off.
+# "-" is stdout (stderr for the error log); empty turns the access log off.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
-errorlog = "-"
+errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-") or "-"
 forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "127.0.0.1")
 
 
-# Request lines carry webhook passwords and ?apiKey= values: never log them as they are.
-class RedactingLogger(Logger):
+class QuietWebhookLogger(Logger):
     def access(self, resp, req, environ, request_time):
         # An accepted webhook is already recorded, with its source IP, time and body, in
         # the signal log; a second line here cost ~0.15 ms of CPU per request at hundreds
@@ -50,15 +53,8 @@ class RedactingLogger(Logger):
             return
         super().access(resp, req, environ, request_time)
 
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        for name in ("r", "U", "q"):
-            if isinstance(atoms.get(name), str):
-                atoms[name] = redact(atoms[name])
-        return atoms
 
-
-logger_class = RedactingLogger
+logger_class = QuietWebhookLogger
 
 
 def post_worker_init(worker):

@@ -114,21 +114,15 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def production_server():
-    """The production web server (gunicorn with config/gunicorn.conf.py, one worker) on
-    the test database and Redis; its base URL. Tests using it need
-    ``django_db(transaction=True)`` so the server sees what they create."""
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("the production server runs on PostgreSQL (DATABASE_URL)")
-    if not settings.REDIS_URL:
-        pytest.skip("the server publishes to Redis (REDIS_URL)")
-    port, queue = free_port(), f"test-server-{uuid.uuid4().hex[:8]}"
+def start_production_server(*, stdout, stderr, **env_extra) -> tuple[subprocess.Popen, str]:
+    """gunicorn with config/gunicorn.conf.py (one worker) on the test database and Redis,
+    answering /healthz; the process and its base URL. ``env_extra`` overrides the
+    environment (queue, log destinations, timeouts)."""
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
         "CONN_MAX_AGE": "600",
         "CONN_HEALTH_CHECKS": "true",
         "DEBUG": "false",
@@ -136,21 +130,49 @@ def production_server():
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "GUNICORN_ACCESS_LOG": "",
+        # Its own rate-limit and lockout counters: a test sending wrong passwords from
+        # 127.0.0.1 must not lock the next test's server out.
+        "CACHE_KEY_PREFIX": f"test-server-{uuid.uuid4().hex[:8]}",
+        **env_extra,
     }
     command = [str(GUNICORN), "config.wsgi", "-c", "config/gunicorn.conf.py"]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
+    wait_until_serving(proc, base)
+    return proc, base
+
+
+def wait_until_serving(proc: subprocess.Popen, base: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=2)
+            return
+        except (urllib.error.URLError, OSError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("no server") from None
+            time.sleep(0.2)
+
+
+def requires_production_stack() -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("the production server runs on PostgreSQL (DATABASE_URL)")
+    if not settings.REDIS_URL:
+        pytest.skip("the server publishes to Redis (REDIS_URL)")
+
+
+@pytest.fixture
+def production_server():
+    """The production web server (gunicorn with config/gunicorn.conf.py, one worker) on
+    the test database and Redis; its base URL. Tests using it need
+    ``django_db(transaction=True)`` so the server sees what they create."""
+    requires_production_stack()
+    queue = f"test-server-{uuid.uuid4().hex[:8]}"
+    proc, base = start_production_server(
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, CELERY_QUEUE=queue
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)
-                break
-            except (urllib.error.URLError, OSError):
-                assert proc.poll() is None and time.monotonic() < deadline, "no server"
-                time.sleep(0.2)
         yield base
     finally:
         proc.terminate()
