@@ -25,10 +25,27 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # the connections lasted (saturation 417-897/s for gthread, 869-948/s for sync, interleaved
 # on the benchmark machine; docs/benchmarks.md, Ingestion). Webhook senders connect per
 # alert, and the TLS-terminating proxy in front (README) holds slow and idle clients. With
-# more than one thread gunicorn uses gthread whatever this says.
+# more than one thread gunicorn uses gthread whatever this says. "sync" is gunicorn's sync
+# worker with a bound on each read from the client (config/gunicorn_worker.py).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+if worker_class == "sync" and threads == 1:
+    worker_class = "config.gunicorn_worker.SyncWorker"
 # TradingView gives up after about 3 s; a request still running after this is stuck.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# What a request may be before the application sees it; past these gunicorn answers with
+# its own HTML page (414 for the line, 431 for the headers; docs/webhooks.md). A webhook
+# URL is about 90 characters and its senders add a handful of headers; the REST API's
+# longest query strings stay well under 4 KB; 8 KB per header leaves room for cookies.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+# gunicorn 25.1+ listens for gunicornc on a control socket at one path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or $HOME/.gunicorn/gunicorn.ctl): a second server on the
+# host (tests, benchmarks, another instance) took it over from the first. Off unless
+# GUNICORN_CONTROL_SOCKET names this server's own path.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 graceful_timeout = 30
 keepalive = 5  # gthread only: sync closes every connection after its answer
 # Recycle workers now and then so a slow leak never becomes an outage. Not every few

@@ -124,7 +124,8 @@ def _env_names_read_by_settings() -> set[str]:
 
 
 def _env_names_read_by_gunicorn_config() -> set[str]:
-    source = (ROOT / "config" / "gunicorn.conf.py").read_text()
+    files = ("gunicorn.conf.py", "gunicorn_worker.py")
+    source = "".join((ROOT / "config" / name).read_text() for name in files)
     return set(re.findall(r"""\bos\.environ\.get\(\s*["']([A-Z0-9_]+)["']""", source))
 
 

@@ -106,6 +106,8 @@ def read_body(request, *, max_bytes: int) -> bytes:
         body = request.body
     except RawPostDataException:
         body = b""
+    except OSError:  # the client stopped sending (a read timed out) or went away
+        raise BodyUnreadable() from None
     except Exception:  # Django's RequestDataTooBig and friends: never a 500 for a body
         raise BodyTooLarge()
     if len(body) > max_bytes:
