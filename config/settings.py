@@ -264,7 +264,18 @@ LOGGING = {
 }
 
 if PRODUCTION:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # TLS ends at the reverse proxy in front (docker/nginx.conf), which tells Django a
+    # request came over HTTPS in this header (META name, value) and must set it itself on
+    # every request, never pass a client's on. Empty when clients reach Django's server
+    # directly over TLS (then a client-sent header must not count).
+    _proxy_ssl_header = env.list(
+        "SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"]
+    )
+    if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is 'META_NAME,value' or empty.")
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+    # On: the proxy redirects plain HTTP itself, and a request it passes on over HTTPS is
+    # never redirected (the header above says so), but one that gets past it still is.
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True

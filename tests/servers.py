@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,34 @@ def run_with_database_down(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=60
     )
+
+
+def gunicorn_start(tmp_path: Path, **extra) -> tuple[subprocess.Popen, int]:
+    """The production web server (config/gunicorn.conf.py, one worker) on the embedded
+    default (a SQLite file in tmp_path, no Redis), its HOME and XDG_RUNTIME_DIR in tmp_path;
+    the process and its port, once it answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", HOST="127.0.0.1", PORT=str(port),
+        WEB_CONCURRENCY="1", GUNICORN_ACCESS_LOG="", HOME=str(tmp_path / "home"),
+        XDG_RUNTIME_DIR=str(tmp_path / "run"), **extra,
+    )  # fmt: skip
+    for directory in ("home", "run"):
+        (tmp_path / directory).mkdir(exist_ok=True)
+    root = Path(__file__).resolve().parent.parent
+    command = [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi"]
+    command += ["-c", "config/gunicorn.conf.py"]
+    proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return proc, port
+        except urllib.error.HTTPError:
+            return proc, port  # answering (503 without a migrated database is fine)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("gunicorn never answered") from None
+            time.sleep(0.2)
