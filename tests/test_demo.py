@@ -2,6 +2,7 @@
 --org, and a quickstart for people with the webhook URL and a curl command."""
 
 import json
+import uuid
 from decimal import Decimal
 from io import StringIO
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from accounts.models import ApiKey, Membership, Organization, Role, User
 from accounts.services import api_key_authenticate, secret_matches
 from brokers.models import BrokerAccount, Instrument
 from strategies.models import Strategy, Subscription
+from tests.factories import BrokerAccountFactory
 from webhooks.models import Webhook
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +98,36 @@ def test_second_run_reuses_everything():
     for key in KEYS - {"api_key"}:
         assert second[key] == first[key], key
     assert _counts() == counts
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"broker": BrokerAccount.Broker.PAPER, "mode": BrokerAccount.Mode.PAPER},
+        {"broker": BrokerAccount.Broker.ALPACA, "mode": BrokerAccount.Mode.LIVE},
+    ],
+    ids=["another-paper", "a-live-one"],
+)
+def test_a_rerun_keeps_its_account_when_the_tenant_has_another_of_that_name(other):
+    # The API lets a tenant name two accounts alike; the demo must neither crash nor move
+    # its subscription to an account that is not its own paper one.
+    first = demo_json("--org", "Twin Accounts")
+    org = Organization.objects.get(pk=first["organization_id"])
+    BrokerAccountFactory(organization=org, name="Paper account", **other)
+    again = demo_json("--org", "Twin Accounts")
+    assert again["account_id"] == first["account_id"]
+    assert Subscription.objects.for_org(org).get().account_id == uuid.UUID(first["account_id"])
+
+
+def test_a_tenant_whose_only_paper_account_name_is_a_live_account_gets_a_paper_one():
+    org = Organization.objects.create(name="Live Only", slug="live-only")
+    live = BrokerAccountFactory(
+        organization=org, name="Paper account",
+        broker=BrokerAccount.Broker.ALPACA, mode=BrokerAccount.Mode.LIVE,
+    )  # fmt: skip
+    info = demo_json("--org", "Live Only")
+    account = BrokerAccount.objects.for_org(org).get(pk=info["account_id"])
+    assert account != live and (account.broker, account.mode) == ("paper", "paper")
 
 
 def test_second_run_leaves_exactly_one_active_demo_key():

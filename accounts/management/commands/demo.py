@@ -24,6 +24,7 @@ from webhooks.models import Webhook
 from webhooks.services import webhook_create, webhook_url
 
 DEMO_KEY_NAME = "Demo key"
+DEMO_ACCOUNT_NAME = "Paper account"
 
 
 def _demo_password(slug: str) -> str:
@@ -50,12 +51,19 @@ def _organization(name: str, slug: str, owner: User) -> Organization:
     return org
 
 
+def _paper_account(org: Organization) -> BrokerAccount:
+    # Account names are not unique (the API lets a tenant have two "Paper account"s, or a
+    # live one of that name): the demo's own is the oldest paper one of that name.
+    paper = {"broker": BrokerAccount.Broker.PAPER, "mode": BrokerAccount.Mode.PAPER}
+    accounts = BrokerAccount.objects.for_org(org).filter(name=DEMO_ACCOUNT_NAME, **paper)
+    account = accounts.order_by("created_at", "pk").first()
+    if account is None:
+        account = BrokerAccount.objects.create(organization=org, name=DEMO_ACCOUNT_NAME, **paper)
+    return account
+
+
 def _trading_setup(org: Organization) -> tuple[BrokerAccount, Strategy, Webhook]:
-    account, _ = BrokerAccount.objects.get_or_create(
-        organization=org,
-        name="Paper account",
-        defaults={"broker": BrokerAccount.Broker.PAPER, "mode": BrokerAccount.Mode.PAPER},
-    )
+    account = _paper_account(org)
     strategy, _ = Strategy.objects.get_or_create(organization=org, name="Demo strategy")
     Subscription.objects.get_or_create(
         organization=org,
