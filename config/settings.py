@@ -32,8 +32,10 @@ DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Public base URL used to print webhook URLs (demo command, dashboard, API).
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Public base URL of webhook URLs (API, dashboard, demo command). Empty: the API uses the
+# scheme and host each request came to (whatever port `make run` serves on; https behind
+# the TLS proxy), the demo command what `make run` passes it (--base-url).
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

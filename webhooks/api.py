@@ -157,7 +157,8 @@ class WebhookViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     def regenerate(self, request, pk=None):
         webhook = self.get_object()
         webhook_rotate_password(webhook=webhook)
-        return Response({"id": str(webhook.id), "url": webhook_url(webhook=webhook)})
+        url = webhook_url(webhook=webhook, request=request)
+        return Response({"id": str(webhook.id), "url": url})
 
 
 @extend_schema_view(post=extend_schema(exclude=True))

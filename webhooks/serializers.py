@@ -52,7 +52,9 @@ class WebhookSerializer(CamelModelSerializer):
         return fields
 
     def get_url(self, webhook: Webhook) -> str | None:
-        return webhook_url(webhook=webhook) if self.context.get("show_url") else None
+        if not self.context.get("show_url"):
+            return None
+        return webhook_url(webhook=webhook, request=self.context.get("request"))
 
     def validate_allowed_ips(self, values: list[str]) -> list[str]:
         networks, bad = [], []

@@ -68,9 +68,16 @@ def webhook_password(*, webhook: Webhook) -> str:
     return decrypt_text(webhook.password_encrypted)
 
 
-def webhook_url(*, webhook: Webhook, base_url: str | None = None) -> str:
-    base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
-    return f"{base}/trading/webhook/{webhook.id}/{webhook_password(webhook=webhook)}"
+LOCAL_BASE_URL = "http://127.0.0.1:8000"  # runserver's address, when nothing says better
+
+
+def webhook_url(*, webhook: Webhook, base_url: str | None = None, request=None) -> str:
+    """The URL to post to: on ``base_url``, else the configured PUBLIC_BASE_URL, else the
+    scheme and host ``request`` came to (behind the TLS proxy, https), else LOCAL_BASE_URL."""
+    base = base_url or settings.PUBLIC_BASE_URL
+    if not base:
+        base = request.build_absolute_uri("/") if request is not None else LOCAL_BASE_URL
+    return f"{base.rstrip('/')}/trading/webhook/{webhook.id}/{webhook_password(webhook=webhook)}"
 
 
 # --- Ingestion: POST /trading/webhook/<uuid>/<password> (the TradersPost dialect) --------

@@ -21,7 +21,7 @@ from brokers.instruments import instruments_load
 from brokers.models import BrokerAccount, Instrument
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
-from webhooks.services import webhook_create, webhook_url
+from webhooks.services import LOCAL_BASE_URL, webhook_create, webhook_url
 
 DEMO_KEY_NAME = "Demo key"
 DEMO_ACCOUNT_NAME = "Paper account"
@@ -130,7 +130,7 @@ class Command(BaseCommand):
             self.stdout.write(self._for_people(info, options["base_url"]))
 
     def _for_people(self, info: dict, base_url: str | None) -> str:
-        base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
+        base = (base_url or settings.PUBLIC_BASE_URL or LOCAL_BASE_URL).rstrip("/")
         return f"""
 TradeRelay demo tenant is ready.
 
