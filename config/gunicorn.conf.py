@@ -3,6 +3,7 @@ environment like everything else (see .env.example)."""
 
 import gc
 import os
+import sys
 
 from gunicorn.glogging import Logger
 
@@ -69,6 +70,15 @@ class QuietWebhookLogger(Logger):
         ):
             return
         super().access(resp, req, environ, request_time)
+
+    def exception(self, msg, *args, **kwargs):
+        # A client that stopped sending (a read waited GUNICORN_CLIENT_TIMEOUT; see
+        # config/gunicorn_worker.py) is the client's doing: one line, not an ERROR with a
+        # traceback per connection that a few slow clients could fill the log with.
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            self.warning("%s A client sent nothing for too long; connection closed.", msg)
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 logger_class = QuietWebhookLogger
