@@ -16,8 +16,9 @@ Celery worker and beat) does.
 
 ``redact`` looks at each whitespace-separated token: a token that could hide a secret is
 percent-decoded until it stops changing, its slashes (and backslashes) collapsed, and then
-- everything after /trading/webhook/<uuid> (or after /trading/webhook/ when no uuid
-  follows) is masked, whatever separated the two;
+- everything after webhook/<uuid> (or after webhook/ when no uuid follows) is masked,
+  whatever separated the two and however "trading" before it was spelled;
+- a token still percent-encoded after 8 rounds of decoding is masked whole;
 - the value of any apiKey / api_key / api-key parameter is masked;
 - anything shaped like one of our API keys (tr_<8 hex>_<secret>) keeps only its public
   prefix.
@@ -36,9 +37,10 @@ _TOKEN = re.compile(r"\S+")
 _SLASHES = re.compile(r"(?<!:)[/\\]+|[/\\]{3,}|\\")
 # Only the dashed form we print: 32 bare hex digits could as well be a password.
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-# After the webhook prefix: an optional uuid (kept), then the rest of the path (masked)
-# up to a query, a fragment, or a closing quote of the log format.
-_WEBHOOK = re.compile(rf"(trading/webhook/)({_UUID})?([^?#\"]*)", re.IGNORECASE)
+# After "webhook/" (whatever precedes it: a client may spell "trading" any way): an
+# optional uuid (kept), then the rest of the path (masked) up to a query, a fragment, or
+# a closing quote of the log format. The REST API's /webhooks/ paths do not match.
+_WEBHOOK = re.compile(rf"(webhook/)({_UUID})?([^?#\"]*)", re.IGNORECASE)
 _API_KEY_PARAM = re.compile(r"(api[-_]?key=)[^&;#\"]+", re.IGNORECASE)
 _API_KEY_VALUE = re.compile(r"\b(tr_[0-9a-f]{8}_)[A-Za-z0-9_-]+")
 _API_KEY_HEADER = re.compile(r"(x[-_]api[-_]key\W{1,4})[^\s'\",;}]+", re.IGNORECASE)
@@ -66,6 +68,8 @@ def _redact_token(match: re.Match) -> str:
     if not _might_hide_a_secret(token):
         return token
     normalized = _decode(token)
+    if normalized is None:
+        return MASK
     if "//" in normalized or "\\" in normalized:
         normalized = _SLASHES.sub("/", normalized)
     low = normalized.lower()
@@ -79,13 +83,15 @@ def _redact_token(match: re.Match) -> str:
     return token if redacted == normalized else redacted
 
 
-def _decode(token: str) -> str:
+def _decode(token: str) -> str | None:
+    """``token`` percent-decoded until it stops changing; None (mask it whole) if it is
+    still encoded after _MAX_DECODES rounds."""
     for _ in range(_MAX_DECODES):
         decoded = unquote(token, errors="replace")
         if decoded == token:
-            break
+            return token
         token = decoded
-    return token
+    return None
 
 
 def _mask_webhook(match: re.Match) -> str:

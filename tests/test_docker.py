@@ -439,6 +439,10 @@ def test_nginx_logs_no_password_or_api_key(proxied):
         f"/TRADING/WEBHOOK/{hook}/{password}",
         f"/tr%61ding/webhook/{hook}{password}",
         f"/trading/webhook/{password}",
+        f"/tr%2561ding/webhook/{hook}/{password}",
+        f"/trading%252Fwebhook%252F{hook}%252F{password}",
+        f"/trading/webhook/{hook}%252F{password}",
+        f"/trading/webhook/{hook}\\{password}",
         f"/api/v1/signals/ingest?apiKey={key}",
         f"/api/v1/signals/ingest?a=1&api%4Bey={key}",
         f"/trading/webhook/{hook}/{password}?pad={'a' * 5000}",  # over nginx's 4 KiB line

@@ -43,6 +43,10 @@ KEY = "tr_abcd1234_Zx9-Q_secretsecretsecretsecret"
         f"Invalid HTTP request line: 'POST /trading/webhook/{HOOK}/{PW}\\x00 HTTP/1.1'",
         f"Error handling request POST /trading/webhook/{HOOK}/{PW}",
         f"b'/trading/webhook/{HOOK}/{PW}'",
+        f"/%25252574rading/webhook/{HOOK}/{PW}",
+        f"/x/webhook/{HOOK}/{PW}",
+        f"/trading/webhook/{HOOK}%25252525252525252525252F{PW}",
+        f"/trading%{'25' * 12}2Fwebhook%{'25' * 12}2F{HOOK}%{'25' * 12}2F{PW}",
     ],
 )
 def test_a_webhook_password_is_masked_however_the_path_is_spelled(text):
@@ -104,6 +108,8 @@ def test_what_identifies_the_request_is_kept(text, kept):
         "100% done",
         "progress 50%2F",
         "signal 1b2c3d4e-0000-4000-8000-123456789abc failed",
+        f"GET /api/v1/webhooks/{HOOK}/ HTTP/1.1",
+        f"POST /api/v1/webhooks/{HOOK}/regenerate/",
     ],
 )
 def test_other_text_is_left_alone(text):
