@@ -69,8 +69,9 @@ def gunicorn_start(tmp_path: Path, **extra) -> tuple[subprocess.Popen, int]:
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", HOST="127.0.0.1", PORT=str(port),
         WEB_CONCURRENCY="1", GUNICORN_ACCESS_LOG="", HOME=str(tmp_path / "home"),
-        XDG_RUNTIME_DIR=str(tmp_path / "run"), **extra,
+        XDG_RUNTIME_DIR=str(tmp_path / "run"),
     )  # fmt: skip
+    env.update(extra)
     for directory in ("home", "run"):
         (tmp_path / directory).mkdir(exist_ok=True)
     root = Path(__file__).resolve().parent.parent
