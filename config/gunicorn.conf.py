@@ -27,9 +27,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # on the benchmark machine; docs/benchmarks.md, Ingestion). Webhook senders connect per
 # alert, and the TLS-terminating proxy in front (README) holds slow and idle clients. With
 # more than one thread gunicorn uses gthread whatever this says. "sync" is gunicorn's sync
-# worker with a bound on each read from the client (config/gunicorn_worker.py).
+# worker with a bound on each read from the client (config/gunicorn_worker.py; its class
+# name ends in SyncWorker, so `--threads 4` still turns it into gthread).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-if worker_class == "sync" and threads == 1:
+if worker_class == "sync":
     worker_class = "config.gunicorn_worker.SyncWorker"
 # TradingView gives up after about 3 s; a request still running after this is stuck.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

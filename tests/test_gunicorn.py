@@ -3,10 +3,13 @@ request limits, and no control socket at the per-user path two servers would sha
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.servers import gunicorn_start
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -64,3 +67,20 @@ def test_a_control_socket_when_asked_for_is_this_servers_own(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "threads, expected", [(1, "config.gunicorn_worker.SyncWorker"), (4, "gthread")]
+)
+def test_the_sync_worker_still_becomes_gthread_with_threads(threads, expected):
+    import runpy
+
+    from gunicorn.config import Config
+
+    values = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    config = Config()
+    for name, value in values.items():
+        if name in config.settings and name != "config":
+            config.set(name, value)
+    config.set("threads", threads)  # as `--threads 4` on the command line does
+    assert config.worker_class_str == expected
