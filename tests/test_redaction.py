@@ -3,13 +3,18 @@ record of a process is redacted, whichever logger, handler or formatter writes i
 
 import io
 import logging
+import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from config.redaction import redact
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOK = "6f1c2b7e-8d34-4f7e-9a55-0c3e1a2b4d5f"
@@ -160,3 +165,37 @@ def test_every_process_of_the_project_redacts_from_its_first_import():
     )
     assert result.returncode == 0, result.stderr
     assert f"/trading/webhook/{HOOK}/***" in result.stderr and PW not in result.stderr
+
+
+def test_runserver_make_run_logs_no_password(tmp_path):
+    # `make run` serves with Django's runserver, whose request lines go to django.server.
+    # The database is not migrated: the 500's traceback is written, and redacted, too.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    log = tmp_path / "runserver.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/trading/webhook/{HOOK}%2F{PW}?apiKey={KEY}",
+                    data=b"{", headers={"Referer": f"http://x/trading/webhook/{HOOK}/{PW}"},
+                )  # fmt: skip
+                urllib.request.urlopen(request, timeout=5)
+            except urllib.error.HTTPError:
+                break  # answered (a 4xx)
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    text = log.read_text()
+    assert f"/trading/webhook/{HOOK}/***" in text
+    assert PW not in text and KEY not in text
