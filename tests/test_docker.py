@@ -329,7 +329,6 @@ def _nginx_conf(tmp_path: Path, *, upstream: int, https: int, http: int) -> Path
     ]:
         assert shipped in text
         text = text.replace(shipped, local)
-    text = re.sub(r"^\s*listen \[::\]:\d+.*$", "", text, flags=re.MULTILINE)
     _self_signed(tmp_path / "certs")
     conf = tmp_path / "nginx.conf"
     conf.write_text(text)
