@@ -61,7 +61,9 @@ def logged_stack(tmp_path):
             GUNICORN_ERROR_LOG=str(logs["error"]),
             # A worker stuck on a stalled client is killed after this (and logs it).
             GUNICORN_TIMEOUT="3",
+            # Everything either logger would ever write, debug lines included.
             LOG_LEVEL="DEBUG",
+            GUNICORN_CMD_ARGS="--log-level debug",
         )
         try:
             yield base, logs, server
