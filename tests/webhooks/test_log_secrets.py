@@ -59,8 +59,10 @@ def logged_stack(tmp_path):
             CELERY_QUEUE=queue,
             GUNICORN_ACCESS_LOG=str(logs["access"]),
             GUNICORN_ERROR_LOG=str(logs["error"]),
-            # A worker stuck on a stalled client is killed after this (and logs it).
+            # A worker stuck on a stalled client is killed after this, before its own read
+            # timeout ends the wait, and logs "Error handling request POST <path>".
             GUNICORN_TIMEOUT="3",
+            GUNICORN_CLIENT_TIMEOUT="30",
             # Everything either logger would ever write, debug lines included.
             LOG_LEVEL="DEBUG",
             GUNICORN_CMD_ARGS="--log-level debug",
