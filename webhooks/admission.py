@@ -1,21 +1,29 @@
-"""What a TradersPost webhook request asks of the shared cache before its log row is
-written, in the documented order and, on Redis, in one round trip.
+"""What a TradersPost webhook request asks of the shared cache before it is logged, in
+the documented order and, on Redis, in one round trip.
 
-In order (docs/webhooks.md): the failed-password lockout (per webhook and per source IP:
-a request is refused once either has seen WEBHOOK_FAILED_PASSWORD_PER_MINUTE failures
-this minute, even with the right password), a wrong password counting against both, the
-webhook's state (nothing counted for a suspended organization or a disabled webhook), the
-per-webhook limits (per minute, then per hour; every request with the right password
-counts, whatever the checks after them say), then, for a request that passed every
-check, the duplicate claim (SET NX of the body's digest for the duplicate window).
+In order (docs/webhooks.md): a wrong or missing password is counted against its webhook
+and, past WEBHOOK_FAILED_PASSWORD_PER_MINUTE of them this minute, shed (a 429 instead of
+invalid-password); the webhook's state (nothing counted for a suspended organization or a
+disabled webhook); the per-webhook limits (per minute, then per hour; every request with
+the right password counts, whatever the checks after them say); then, for a request that
+passed every check, the duplicate claim (SET NX of the body's digest for the duplicate
+window).
+
+Failures are counted per webhook only, and a request with the right password never
+reads that count. Webhook passwords are 128-bit random secrets, so failed attempts are a
+load to shed, not a secret to protect: a lockout that also refused the right password
+(it once did, per webhook and per source IP) let anyone who knows a webhook's uuid,
+which is not secret, lock its owner out, and let one tenant's failures from a shared
+address (TradingView's) lock every other tenant out.
 
 The caller works out what it can alone first (the password, the state, the source IP and
 the body) and passes the outcomes in; `admit` answers where the request stops. On Redis a
-Lua script does all of it in one call. It used to be up to seven round trips: two
-lockout reads, django-ratelimit's add-then-incr for each of the two limits, and the
-claim, about 0.7 ms of the web worker's CPU per accepted webhook, a third of what it spent
-(docs/benchmarks.md). Any other cache backend (the embedded default: local memory) takes
-the same steps one call at a time through django-ratelimit and the signal services.
+Lua script does all of it in one call. It used to be up to seven round trips
+(django-ratelimit's add-then-incr for each counter, and the claim), about 0.7 ms of the
+web worker's CPU per accepted webhook, a third of what it spent (docs/benchmarks.md). Any
+other cache backend (the embedded default: local memory) takes the same steps one call
+at a time through django-ratelimit and the signal services;
+tests/webhooks/test_admission.py runs both on the same sequences of requests.
 
 If the cache cannot be reached, the request goes on: no limit, no duplicate protection
 (a warning is logged), as each step did before. Losing a limit beats refusing signals.
@@ -32,7 +40,7 @@ from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
 
 from signals.services import duplicate_key, signal_duplicate_claim
-from webhooks.ingress import rate_limit_is_over, rate_limit_retry_after
+from webhooks.ingress import rate_limit_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +69,11 @@ class Verdict:
 class Facts:
     """What the caller found without the cache: ``password_ok``, ``state_ok``
     (organization active, webhook enabled), ``checks_ok`` (source IP and body), the
-    webhook's limits, and the ``claim`` to make if the request gets that far."""
+    webhook's limits, and the ``claim`` to make if the request gets that far. No source
+    address: an address says nothing about which tenant is sending (TradingView's are
+    shared by all its users), so no count is kept per address."""
 
     webhook_id: str
-    ip: str | None
     password_ok: bool
     state_ok: bool
     rate_per_minute: int
@@ -84,27 +93,20 @@ def admit(facts: Facts, *, request) -> Verdict:
     return _admit_step_by_step(request, facts)
 
 
-# KEYS: lockout per webhook, lockout per IP, limit per minute, limit per hour, claim.
-# ARGV: failures allowed a minute, password ok, state ok, per-minute limit, per-hour
-# limit (-1: limits off), checks ok, claim value, claim seconds (0: no claim). Counters
-# are fixed windows starting at their first count (INCR, then EXPIRE when new); the TTL
-# left is the Retry-After.
+# KEYS: failures of the webhook, limit per minute, limit per hour, claim.
+# ARGV: failures allowed a minute (-1: limits off), password ok, state ok, per-minute
+# limit, per-hour limit (-1: limits off), checks ok, claim value, claim seconds (0: no
+# claim). Counters are fixed windows starting at their first count (INCR, then EXPIRE
+# when new); the TTL left is the Retry-After. A failure is counted even when shed, so a
+# flood keeps its webhook's window full, never longer.
 # Returns {0} go on, {1, ttl} stop with 429, {2, first} a duplicate of `first`.
 _SCRIPT = """
-local allowed = tonumber(ARGV[1])
-if allowed >= 0 then
-  for i = 1, 2 do
-    if tonumber(redis.call('GET', KEYS[i]) or '0') >= allowed then
-      return {1, redis.call('TTL', KEYS[i])}
-    end
-  end
-end
 if ARGV[2] ~= '1' then
-  if allowed >= 0 then
-    for i = 1, 2 do
-      if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], 60) end
-    end
-  end
+  local allowed = tonumber(ARGV[1])
+  if allowed < 0 then return {0} end
+  local failures = redis.call('INCR', KEYS[1])
+  if failures == 1 then redis.call('EXPIRE', KEYS[1], 60) end
+  if failures > allowed then return {1, redis.call('TTL', KEYS[1])} end
   return {0}
 end
 if ARGV[3] ~= '1' then return {0} end
@@ -112,15 +114,15 @@ local periods = {60, 3600}
 for i = 1, 2 do
   local limit = tonumber(ARGV[3 + i])
   if limit >= 0 then
-    local count = redis.call('INCR', KEYS[2 + i])
-    if count == 1 then redis.call('EXPIRE', KEYS[2 + i], periods[i]) end
-    if count > limit then return {1, redis.call('TTL', KEYS[2 + i])} end
+    local count = redis.call('INCR', KEYS[1 + i])
+    if count == 1 then redis.call('EXPIRE', KEYS[1 + i], periods[i]) end
+    if count > limit then return {1, redis.call('TTL', KEYS[1 + i])} end
   end
 end
 if ARGV[6] ~= '1' then return {0} end
 local seconds = tonumber(ARGV[8])
-if seconds > 0 and not redis.call('SET', KEYS[5], ARGV[7], 'NX', 'EX', seconds) then
-  return {2, redis.call('GET', KEYS[5])}
+if seconds > 0 and not redis.call('SET', KEYS[4], ARGV[7], 'NX', 'EX', seconds) then
+  return {2, redis.call('GET', KEYS[4])}
 end
 return {0}
 """
@@ -140,8 +142,7 @@ def _admit_on_redis(cache, facts: Facts) -> Verdict:
     limits_on = settings.RATELIMIT_ENABLE
     allowed = settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE if limits_on else -1
     keys = [
-        cache.make_key(f"webhook-lockout:{webhook_id}"),
-        cache.make_key(f"webhook-lockout-ip:{facts.ip or 'unknown'}"),
+        cache.make_key(f"webhook-failures:{webhook_id}"),
         cache.make_key(f"webhook-rate-minute:{webhook_id}"),
         cache.make_key(f"webhook-rate-hour:{webhook_id}"),
         cache.make_key(duplicate_key(claim.scope, claim.body_hash) if claim else "-"),
@@ -176,19 +177,10 @@ def _admit_on_redis(cache, facts: Facts) -> Verdict:
 
 def _admit_step_by_step(request, facts: Facts) -> Verdict:
     claim, webhook_id = facts.claim, facts.webhook_id
-    lockout = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
-    counters = (
-        ("webhook-bad-password", webhook_id),
-        ("webhook-bad-password-ip", facts.ip or "unknown"),
-    )
-    for group, key in counters:
-        retry = rate_limit_is_over(request, group=group, key=key, rate=lockout)
-        if retry:
-            return Verdict(retry_after=retry)
     if not facts.password_ok:
-        for group, key in counters:
-            rate_limit_retry_after(request, group=group, key=key, rate=lockout)
-        return Verdict()
+        rate = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
+        retry = rate_limit_retry_after(request, group="webhook-failures", key=webhook_id, rate=rate)
+        return Verdict(retry_after=retry)
     if not facts.state_ok:
         return Verdict()
     for group, rate in (

@@ -170,16 +170,3 @@ def rate_limit_retry_after(request, *, group: str, key: str, rate: str) -> int |
     if usage is None or not usage["should_limit"]:
         return None
     return max(int(usage["time_left"]), 1)
-
-
-def rate_limit_is_over(request, *, group: str, key: str, rate: str) -> int | None:
-    """Like rate_limit_retry_after but without counting this request (for lockouts that
-    only failures feed, such as wrong webhook passwords)."""
-    try:
-        usage = get_usage(request, group=group, key=lambda _group, _request: key, rate=rate)
-    except Exception:
-        logger.warning("rate limit counter unavailable for %s; letting the request in", group)
-        return None
-    if usage is None or usage["count"] < usage["limit"]:
-        return None
-    return max(int(usage["time_left"]), 1)

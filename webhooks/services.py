@@ -171,7 +171,6 @@ def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
     org = webhook.organization
     facts = Facts(
         webhook_id=str(webhook.id),
-        ip=ctx.ip,
         password_ok=password_ok,
         state_ok=refused is None,
         rate_per_minute=org.webhook_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE,

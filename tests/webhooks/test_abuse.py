@@ -1,0 +1,120 @@
+"""Abuse of a webhook (wrong passwords, floods) cannot hurt another tenant, cannot lock
+the owner out, and costs bounded storage (docs/webhooks.md, "Failed attempts").
+
+Webhook passwords are 128-bit random secrets: guessing one is hopeless, so failed
+attempts are a load problem, not a secrecy problem. They are shed cheaply and counted,
+but never change the answer a request with the right password gets, and never the
+answers of another webhook. Every test here runs on both cache paths of
+webhooks.admission: local memory (the embedded default) and Redis (production)."""
+
+import uuid
+
+import pytest
+
+from tests.factories import OrganizationFactory
+from tests.webhooks.conftest import webhook_path
+
+pytestmark = pytest.mark.django_db
+
+TRADINGVIEW_IP = "52.89.214.238"  # shared by every TradingView user
+TP = {"ticker": "AMD", "action": "buy"}
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def cache_backend(request, settings):
+    """The default cache as local memory or as Redis (the run's own Redis when it has
+    one, else a throwaway server), with the limits on."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    if request.param == "locmem":
+        conf = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": prefix}
+    else:
+        url = settings.REDIS_URL or request.getfixturevalue("throwaway_redis")[1]
+        conf = {"BACKEND": "config.cache.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    settings.CACHES = {"default": conf}
+    settings.RATELIMIT_ENABLE = True
+    return request.param
+
+
+def _genuine(i: int) -> dict:
+    # Distinct bodies, so the duplicate window does not answer instead of the checks.
+    return TP | {"quantity": i + 1}
+
+
+def _codes(responses) -> list:
+    return [r.status_code if r.status_code == 200 else r.json()["messageCode"] for r in responses]
+
+
+def _tenant_a_scenario(send, path, wrong):
+    """Tenant A's genuine alert, one mistyped URL, another genuine alert, all from
+    TradingView's address."""
+    return _codes(
+        [
+            send(path, _genuine(0), ip=TRADINGVIEW_IP),
+            send(wrong, _genuine(1), ip=TRADINGVIEW_IP),
+            send(path, _genuine(2), ip=TRADINGVIEW_IP),
+        ]
+    )
+
+
+def test_another_tenants_wrong_passwords_from_tradingview_change_nothing(
+    cache_backend, make_webhook, send, settings
+):
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 10
+    hook_a, path_a = make_webhook()
+    baseline_hook, baseline_path = make_webhook()
+    baseline = _tenant_a_scenario(send, baseline_path, webhook_path(baseline_hook, "typo"))
+    assert baseline == [200, "invalid-password", 200]
+
+    tenant_b = OrganizationFactory()
+    hook_b, _ = make_webhook(organization=tenant_b)
+    flood = [send(webhook_path(hook_b, f"guess-{i}"), TP, ip=TRADINGVIEW_IP) for i in range(25)]
+    assert {r.status_code for r in flood} == {400, 429}  # B's own webhook sheds B's flood
+
+    assert _tenant_a_scenario(send, path_a, webhook_path(hook_a, "typo")) == baseline
+
+
+def test_a_flood_of_wrong_passwords_never_refuses_the_owner(
+    cache_backend, make_webhook, send, settings
+):
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 10
+    hook, path = make_webhook()
+    genuine, failed = [], []
+    for attempt in range(200):
+        # The attacker needs only the uuid, which is not secret; it may come from any
+        # address, including the one the owner's alerts come from.
+        ip = TRADINGVIEW_IP if attempt % 2 else f"198.51.100.{attempt % 50 + 1}"
+        failed.append(send(webhook_path(hook, f"guess-{attempt}"), TP, ip=ip))
+        if attempt % 5 == 0:
+            genuine.append(send(path, _genuine(len(genuine)), ip=TRADINGVIEW_IP))
+    assert len(genuine) == 40
+    assert [r.status_code for r in genuine] == [200] * 40
+    assert all(r.enqueued for r in genuine)
+    assert _codes(failed) == ["invalid-password"] * 10 + ["too-many-requests"] * 190
+    assert all(1 <= int(r["Retry-After"]) <= 60 for r in failed[10:])
+    assert not any(r.enqueued for r in failed)
+
+
+def test_the_right_password_gets_through_a_locked_webhook_from_any_address(
+    cache_backend, make_webhook, send, settings
+):
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 2
+    hook, path = make_webhook()
+    for ip in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+        send(webhook_path(hook, "guess"), TP, ip=ip)
+    assert send(webhook_path(hook, "guess"), TP).status_code == 429
+    assert send(path, _genuine(0), ip="198.51.100.1").status_code == 200
+    assert send(path, _genuine(1)).status_code == 200
+
+
+def test_one_address_failing_on_one_webhook_leaves_its_other_webhooks_alone(
+    cache_backend, make_webhook, send, settings
+):
+    # A sender of several tenants' alerts (TradingView) mistyping one URL many times.
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 3
+    hook, _ = make_webhook()
+    other, other_path = make_webhook()
+    for _ in range(6):
+        send(webhook_path(hook, "stale"), TP, ip=TRADINGVIEW_IP)
+    assert send(other_path, TP, ip=TRADINGVIEW_IP).status_code == 200
+    wrong_other = send(webhook_path(other, "stale"), TP, ip=TRADINGVIEW_IP)
+    assert wrong_other.json()["messageCode"] == "invalid-password"
