@@ -3,7 +3,7 @@ what each account did with it."""
 
 from django.contrib import admin
 
-from signals.models import Signal, SignalResult
+from signals.models import RejectedAttempts, Signal, SignalResult
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,3 +55,24 @@ class SignalResultAdmin(ReadOnlyAdmin):
     list_select_related = ["organization", "signal", "account"]
     search_fields = ["=signal__id", "account__name", "organization__name", "reason"]
     ordering = ["-created_at"]
+
+
+@admin.register(RejectedAttempts)
+class RejectedAttemptsAdmin(ReadOnlyAdmin):
+    """Requests to a webhook without its right password, one row per webhook, code and
+    minute (they are counted, not logged one by one)."""
+
+    list_display = [
+        "window_start",
+        "organization",
+        "webhook",
+        "message_code",
+        "count",
+        "last_seen_at",
+        "sample_ips",
+    ]
+    list_filter = ["message_code"]
+    list_select_related = ["organization", "webhook"]
+    search_fields = ["=id", "=webhook__id", "organization__name", "organization__slug"]
+    date_hierarchy = "window_start"
+    ordering = ["-window_start"]

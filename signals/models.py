@@ -126,6 +126,66 @@ class Signal(OrgOwnedModel):
         return f"{self.action} {self.ticker} ({self.status})"
 
 
+class RejectedAttempts(OrgOwnedModel):
+    """Requests to a webhook without its right password, counted instead of logged one by
+    one: one row per webhook, answer code (invalid-password, too-many-requests once they
+    are shed, post-required) and minute, with how many came, when the first and the last
+    did, and a small sample (the first one's body, the first few source addresses).
+
+    Anyone who knows a webhook's uuid (it is not secret) can send these; a Signal row each
+    (up to 64 KiB of body) let 200 attempts write 12 M characters. This costs at most
+    SAMPLE_BODY_MAX_CHARS + SAMPLE_IPS_MAX addresses per webhook, code and minute, and
+    the owner still sees that it happened (GET /api/v1/webhooks/{id}/rejected-attempts/).
+    ``id`` is derived from (webhook, code, minute) (signals.services.rejected_attempt_id):
+    the logId of every answer it counts, known before the row is written."""
+
+    SAMPLE_BODY_MAX_CHARS = 1024
+    SAMPLE_IPS_MAX = 5
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        related_name="rejectedattempts_set",
+        db_index=False,
+    )
+    webhook = models.ForeignKey(
+        "webhooks.Webhook",
+        on_delete=models.CASCADE,
+        related_name="rejected_attempts",
+        db_index=False,  # the (webhook, -window_start) index covers it
+    )
+    message_code = models.CharField(max_length=64)
+    window_start = models.DateTimeField()  # the minute, to the second 0
+    count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    # " 198.51.100.7 203.0.113.9 ": space-delimited so one UPDATE can test membership
+    # and append (signals.services.rejected_attempt_count); source_ips is the list.
+    sample_ips = models.TextField(blank=True, default="")
+    sample_ip_count = models.PositiveSmallIntegerField(default=0)
+    sample_body = models.TextField(blank=True, default="")
+    sample_content_type = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "rejected attempts"
+        indexes = [
+            models.Index(fields=["organization", "-window_start"]),
+            models.Index(fields=["webhook", "-window_start"]),
+        ]
+
+    @property
+    def log_id(self):
+        return self.id
+
+    @property
+    def source_ips(self) -> list[str]:
+        return self.sample_ips.split()
+
+    def __str__(self) -> str:
+        return f"{self.count} x {self.message_code} at {self.window_start:%Y-%m-%d %H:%M}"
+
+
 class SignalResult(OrgOwnedModel):
     """What one signal meant for one account: ordered, ignored (with why), waiting for
     approval, or failed (with the error)."""

@@ -18,9 +18,12 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, PositiveSmallIntegerField, Q, TextField, Value, When
+from django.db.models.functions import Concat
+from django.utils import timezone
 
 from config import compiled
-from signals.models import Signal
+from signals.models import RejectedAttempts, Signal
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +143,84 @@ def _publish(signal_id: str) -> None:
             signal_id,
             exc.__class__.__name__,
         )
+
+
+# Names the rows of RejectedAttempts: uuid5 of (webhook, code, minute).
+_REJECTED_ATTEMPTS_NAMESPACE = uuid.UUID("6b0f5a36-3f4e-4c8e-9d2a-5d1c8f0e7a41")
+
+
+def rejected_attempt_id(*, webhook_id, message_code: str, window_start) -> uuid.UUID:
+    """The id of the row counting ``message_code`` answers of ``webhook_id`` in the minute
+    starting at ``window_start``: known before the row exists, so every answer it counts
+    carries it as its logId without reading it back."""
+    name = f"{webhook_id}:{message_code}:{window_start:%Y-%m-%dT%H:%M}"
+    return uuid.uuid5(_REJECTED_ATTEMPTS_NAMESPACE, name)
+
+
+def rejected_attempt_count(
+    *,
+    webhook,
+    message_code: str,
+    source_ip: str | None,
+    raw_body: bytes,
+    content_type: str,
+    at=None,
+) -> RejectedAttempts:
+    """Count one request to ``webhook`` that had no right password (answered
+    ``message_code``) in its minute's RejectedAttempts row, and return the row (its id is
+    the answer's logId). One UPDATE; the minute's first request INSERTs the row with the
+    sample (its body, bounded, and address) instead. Storage per webhook, code and minute
+    is bounded whatever the flood (docs/webhooks.md, "Failed attempts")."""
+    at = at or timezone.now()
+    window_start = at.replace(second=0, microsecond=0)
+    pk = rejected_attempt_id(
+        webhook_id=webhook.pk, message_code=message_code, window_start=window_start
+    )
+    row = RejectedAttempts(
+        id=pk,
+        organization_id=webhook.organization_id,
+        webhook=webhook,
+        message_code=clean_text(message_code)[: _CHAR_LIMITS["message_code"]],
+        window_start=window_start,
+        count=1,
+        first_seen_at=at,
+        last_seen_at=at,
+        sample_ips=f" {source_ip} " if source_ip else " ",
+        sample_ip_count=1 if source_ip else 0,
+        sample_body=_sample(raw_body),
+        sample_content_type=clean_text(content_type)[: _CHAR_LIMITS["content_type"]],
+    )
+    if _rejected_attempt_add(pk, source_ip=source_ip, at=at):
+        return row
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:  # another request of the same minute created it meanwhile
+        _rejected_attempt_add(pk, source_ip=source_ip, at=at)
+    return row
+
+
+def _sample(raw_body: bytes) -> str:
+    limit = RejectedAttempts.SAMPLE_BODY_MAX_CHARS
+    return clean_text(raw_body[: limit * 4].decode("utf-8", "replace"))[:limit]
+
+
+def _rejected_attempt_add(pk: uuid.UUID, *, source_ip: str | None, at) -> bool:
+    """One more attempt on an existing row, in one UPDATE so concurrent requests lose no
+    count: the address joins the sample while it has room and is not in it yet."""
+    updates = {"count": F("count") + 1, "last_seen_at": at}
+    if source_ip:
+        new_ip = Q(sample_ip_count__lt=RejectedAttempts.SAMPLE_IPS_MAX) & ~Q(
+            sample_ips__contains=f" {source_ip} "
+        )
+        appended = Concat(F("sample_ips"), Value(f"{source_ip} "), output_field=TextField())
+        updates["sample_ips"] = Case(When(new_ip, then=appended), default=F("sample_ips"))
+        updates["sample_ip_count"] = Case(
+            When(new_ip, then=F("sample_ip_count") + 1),
+            default=F("sample_ip_count"),
+            output_field=PositiveSmallIntegerField(),
+        )
+    return RejectedAttempts.objects.filter(pk=pk).update(**updates) == 1
 
 
 def duplicate_key(scope: str, body_hash: str) -> str:

@@ -21,9 +21,9 @@ the body) and passes the outcomes in; `admit` answers where the request stops. O
 Lua script does all of it in one call. It used to be up to seven round trips
 (django-ratelimit's add-then-incr for each counter, and the claim), about 0.7 ms of the
 web worker's CPU per accepted webhook, a third of what it spent (docs/benchmarks.md). Any
-other cache backend (the embedded default: local memory) takes the same steps one call
-at a time through django-ratelimit and the signal services;
-tests/webhooks/test_admission.py runs both on the same sequences of requests.
+other cache backend (the embedded default: local memory) takes the same steps one cache
+call at a time, with the same fixed windows; tests/webhooks/test_admission.py runs both
+on the same sequences of requests.
 
 If the cache cannot be reached, the request goes on: no limit, no duplicate protection
 (a warning is logged), as each step did before. Losing a limit beats refusing signals.
@@ -31,6 +31,8 @@ If the cache cannot be reached, the request goes on: no limit, no duplicate prot
 
 import hashlib
 import logging
+import math
+import time
 import uuid
 from dataclasses import dataclass, replace
 
@@ -40,7 +42,6 @@ from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError
 
 from signals.services import duplicate_key, signal_duplicate_claim
-from webhooks.ingress import rate_limit_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,14 @@ class Facts:
     claim: Claim | None
 
 
-def admit(facts: Facts, *, request) -> Verdict:
-    """Where the request stops (``request``: the Django request, for django-ratelimit on a
-    cache other than Redis)."""
+def admit(facts: Facts) -> Verdict:
+    """Where the request stops."""
     if facts.claim is not None and facts.claim.window_seconds <= 0:
         facts = replace(facts, claim=None)
     cache = caches["default"]
-    if isinstance(cache, RedisCache) and settings.RATELIMIT_USE_CACHE == "default":
+    if isinstance(cache, RedisCache):
         return _admit_on_redis(cache, facts)
-    return _admit_step_by_step(request, facts)
+    return _admit_step_by_step(cache, facts)
 
 
 # KEYS: failures of the webhook, limit per minute, limit per hour, claim.
@@ -175,21 +175,25 @@ def _admit_on_redis(cache, facts: Facts) -> Verdict:
     return Verdict()
 
 
-def _admit_step_by_step(request, facts: Facts) -> Verdict:
+def _admit_step_by_step(cache, facts: Facts) -> Verdict:
     claim, webhook_id = facts.claim, facts.webhook_id
+    limits_on = settings.RATELIMIT_ENABLE
     if not facts.password_ok:
-        rate = f"{settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE}/m"
-        retry = rate_limit_retry_after(request, group="webhook-failures", key=webhook_id, rate=rate)
-        return Verdict(retry_after=retry)
+        if not limits_on:
+            return Verdict()
+        failures, left = _count(cache, f"webhook-failures:{webhook_id}", 60)
+        allowed = settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE
+        return Verdict(retry_after=left if failures > allowed else None)
     if not facts.state_ok:
         return Verdict()
-    for group, rate in (
-        ("webhook-minute", f"{facts.rate_per_minute}/m"),
-        ("webhook-hour", f"{facts.rate_per_hour}/h"),
-    ):
-        retry = rate_limit_retry_after(request, group=group, key=webhook_id, rate=rate)
-        if retry:
-            return Verdict(retry_after=retry)
+    limits = (
+        (f"webhook-rate-minute:{webhook_id}", 60, facts.rate_per_minute),
+        (f"webhook-rate-hour:{webhook_id}", 3600, facts.rate_per_hour),
+    )
+    for key, period, limit in limits if limits_on else ():
+        count, left = _count(cache, key, period)
+        if count > limit:
+            return Verdict(retry_after=left)
     if not facts.checks_ok or claim is None:
         return Verdict()
     first_id = signal_duplicate_claim(
@@ -199,3 +203,20 @@ def _admit_step_by_step(request, facts: Facts) -> Verdict:
         signal_id=claim.signal_id,
     )
     return Verdict(first_id=first_id)
+
+
+def _count(cache, key: str, period: int) -> tuple[int, int]:
+    """Count one more in ``key``'s fixed window of ``period`` seconds, which starts with
+    its first count as the script's INCR-then-EXPIRE does: (the count, the seconds left).
+    The window's end is kept beside the counter because not every cache can say how long
+    a key has left. (0, 0) when the cache cannot be reached: no limit."""
+    now = time.time()
+    try:
+        cache.add(f"{key}:ends", now + period, timeout=period)
+        cache.add(key, 0, timeout=period)
+        count = cache.incr(key)
+        ends = cache.get(f"{key}:ends") or now + period
+    except Exception:
+        logger.warning("rate limit counter unavailable; letting the request in")
+        return 0, 0
+    return count, max(math.ceil(ends - now), 1)

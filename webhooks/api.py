@@ -22,7 +22,9 @@ from accounts.auth import ApiKeyAuthentication
 from accounts.permissions import MANAGE, TenantScopedMixin, request_tenant
 from webhooks import utm_errors as E
 from webhooks.models import Webhook
+from webhooks.selectors import webhook_rejected_attempts
 from webhooks.serializers import (
+    RejectedAttemptsSerializer,
     UtmAcceptedSerializer,
     UtmErrorSerializer,
     UtmSignalRequestSerializer,
@@ -159,6 +161,22 @@ class WebhookViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         webhook_rotate_password(webhook=webhook)
         url = webhook_url(webhook=webhook, request=request)
         return Response({"id": str(webhook.id), "url": url})
+
+    @extend_schema(
+        summary="Requests without the webhook's password, counted per minute",
+        description="Wrong or missing passwords are not logged one by one (anyone who "
+        "knows a webhook's id can send them): each minute and answer code is one row "
+        "with a count and a small sample. Newest first.",
+        responses={200: RejectedAttemptsSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], url_path="rejected-attempts")
+    def rejected_attempts(self, request, pk=None):
+        webhook = self.get_object()
+        rows = webhook_rejected_attempts(
+            organization=request_tenant(request).organization, webhook=webhook
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(RejectedAttemptsSerializer(page, many=True).data)
 
 
 @extend_schema_view(post=extend_schema(exclude=True))

@@ -3,6 +3,7 @@ import uuid
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 from config.compiled import CompiledQuery
+from signals.models import RejectedAttempts
 from webhooks.models import Webhook
 
 
@@ -74,3 +75,12 @@ _INGEST = CompiledQuery(_ingest_queryset, pk=uuid.UUID)
 
 def _lookup(pk: uuid.UUID) -> Webhook | None:
     return _INGEST.first(pk=pk)
+
+
+def webhook_rejected_attempts(*, organization, webhook: Webhook):
+    """The webhook's counted requests without its right password, newest minute first."""
+    return (
+        RejectedAttempts.objects.for_org(organization)
+        .filter(webhook=webhook)
+        .order_by("-window_start", "message_code")
+    )

@@ -3,6 +3,7 @@ import ipaddress
 from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer, OrgRelatedField
+from signals.models import RejectedAttempts
 from strategies.models import Strategy
 from webhooks.models import Webhook
 from webhooks.services import webhook_url
@@ -83,6 +84,32 @@ class WebhookSerializer(CamelModelSerializer):
                     f"Your plan allows at most {organization.max_webhooks} webhooks."
                 )
         return attrs
+
+
+class RejectedAttemptsSerializer(CamelModelSerializer):
+    """One minute of requests to a webhook without its right password, counted per answer
+    code, with a bounded sample (docs/webhooks.md, "Failed attempts")."""
+
+    class Meta:
+        model = RejectedAttempts
+        fields = ["id", "message_code", "window_start", "count", "first_seen_at"]
+        fields += ["last_seen_at", "source_ips", "sample_body", "sample_content_type"]
+        read_only_fields = fields
+
+    id = serializers.UUIDField(help_text="The logId every answer this row counts carried.")
+    message_code = serializers.CharField(
+        help_text="invalid-password, too-many-requests (shed) or post-required."
+    )
+    window_start = serializers.DateTimeField(help_text="The minute counted (UTC, second 0).")
+    count = serializers.IntegerField(help_text="Requests with this code in this minute.")
+    source_ips = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=f"The first {RejectedAttempts.SAMPLE_IPS_MAX} distinct source addresses.",
+    )
+    sample_body = serializers.CharField(
+        help_text=f"The first request's body, at most {RejectedAttempts.SAMPLE_BODY_MAX_CHARS} "
+        "characters."
+    )
 
 
 class WebhookUrlSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from brokers.instruments import instrument_asset_classes
 from signals.models import Signal
 from signals.services import (
     body_digest,
+    rejected_attempt_count,
     signal_duplicate_release,
     signal_enqueue,
     signal_log,
@@ -104,6 +105,7 @@ class _Request:
     webhook: Webhook
     ip: str | None
     received_at: Any
+    authenticated: bool = False  # the URL's password is the webhook's
     raw: bytes = b""
     too_large: bool = False
     unreadable: bool = False
@@ -120,7 +122,13 @@ def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
         return _error_answer(WebhookRejected("post-required"), log_id=None)
     if webhook is None:
         return Answer(404, dict(NOT_FOUND_BODY))
-    ctx = _Request(http=request, webhook=webhook, ip=client_ip(request), received_at=received_at)
+    ctx = _Request(
+        http=request,
+        webhook=webhook,
+        ip=client_ip(request),
+        received_at=received_at,
+        authenticated=secret_matches(password, webhook.password_digest),
+    )
     try:
         ctx.raw = read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
     except BodyTooLarge:
@@ -130,7 +138,7 @@ def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
     try:
         if request.method != "POST":
             raise WebhookRejected("post-required")
-        parsed, claim, first_id = _admit(ctx, password)
+        parsed, claim, first_id = _admit(ctx)
     except WebhookRejected as rejected:
         row = _log(ctx, status=Signal.Status.REJECTED, code=rejected.code, message=rejected.message)
         return _error_answer(rejected, log_id=row.log_id)
@@ -145,14 +153,14 @@ def _error_answer(rejected: WebhookRejected, *, log_id) -> Answer:
     return Answer(rejected.status, body, rejected.retry_after)
 
 
-def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
+def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
     """The checks after the method, in their documented order: lockout, password, state,
     rate, source IP, body. What needs no shared counter (the password, the state, the
     source IP, the body) is worked out here first; webhooks.admission then counts, limits
     and claims in one round trip and says where the request stops. Returns the parsed
     body, the claim made, and the first signal's id if this is a duplicate of it."""
     webhook = ctx.webhook
-    password_ok = secret_matches(password, webhook.password_digest)
+    password_ok = ctx.authenticated
     refused = _state_refusal(webhook)
     parsed = later = claim = None
     if password_ok and refused is None:
@@ -178,7 +186,7 @@ def _admit(ctx: _Request, password: str) -> tuple[Parsed, Claim, Any]:
         checks_ok=later is None,
         claim=claim,
     )
-    verdict = admit(facts, request=ctx.http)
+    verdict = admit(facts)
     if verdict.retry_after is not None:
         raise WebhookRejected("too-many-requests", status=429, retry_after=verdict.retry_after)
     if not password_ok:
@@ -274,7 +282,19 @@ def _accept(ctx: _Request, parsed: Parsed, claim: Claim, first_id) -> Answer:
     return Answer(200, body | {"payload": parsed.payload})
 
 
-def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fields) -> Signal:
+def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fields):
+    """The request's log record (its ``log_id`` is the answer's logId): a Signal row, or,
+    for a request without the right password, a count in the webhook's RejectedAttempts
+    row for this code and minute: anyone who knows the uuid can send those."""
+    if not ctx.authenticated:
+        return rejected_attempt_count(
+            webhook=ctx.webhook,
+            message_code=code,
+            source_ip=ctx.ip,
+            raw_body=ctx.raw,
+            content_type=ctx.http.META.get("CONTENT_TYPE", ""),
+            at=ctx.received_at,
+        )
     data = ctx.data if isinstance(ctx.data, dict) else {}
     fields.setdefault("payload", data or None)
     fields.setdefault("ticker", _text(data.get("ticker")))

@@ -10,8 +10,10 @@ webhooks.admission: local memory (the embedded default) and Redis (production)."
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
-from tests.factories import OrganizationFactory
+from signals.models import Signal
+from tests.factories import MembershipFactory, OrganizationFactory
 from tests.webhooks.conftest import webhook_path
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +120,47 @@ def test_one_address_failing_on_one_webhook_leaves_its_other_webhooks_alone(
     assert send(other_path, TP, ip=TRADINGVIEW_IP).status_code == 200
     wrong_other = send(webhook_path(other, "stale"), TP, ip=TRADINGVIEW_IP)
     assert wrong_other.json()["messageCode"] == "invalid-password"
+
+
+def _stored_characters() -> int:
+    from signals.models import RejectedAttempts
+
+    signal_chars = sum(len(s.raw_body) + len(s.message) for s in Signal.objects.all())
+    sample_chars = sum(
+        len(r.sample_body) + len(r.sample_ips) for r in RejectedAttempts.objects.all()
+    )
+    return signal_chars + sample_chars
+
+
+def test_a_flood_costs_bounded_storage_and_the_owner_sees_its_count(
+    cache_backend, make_webhook, send, settings, org
+):
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 10
+    hook, _ = make_webhook()
+    big = TP | {"padding": "x" * 60_000}
+    for attempt in range(200):
+        ip = f"198.51.100.{attempt % 20 + 1}"
+        send(webhook_path(hook, f"guess-{attempt}"), big, ip=ip)
+    for method in ("get", "put"):  # another method with a wrong password counts alike
+        send(webhook_path(hook, "guess"), TP, method=method)
+    assert not Signal.objects.exists()
+
+    from signals.models import RejectedAttempts
+
+    rows = RejectedAttempts.objects.filter(webhook=hook)
+    # One row per code per minute (the flood may straddle a minute boundary).
+    codes = {"invalid-password", "too-many-requests", "post-required"}
+    assert set(rows.values_list("message_code", flat=True)) == codes
+    assert rows.count() <= 2 * len(codes)
+    assert _stored_characters() <= 2 * len(codes) * (1024 + 5 * 46)
+
+    owner = MembershipFactory(organization=org).user
+    api = APIClient()
+    api.force_login(owner)
+    listed = api.get(f"/api/v1/webhooks/{hook.id}/rejected-attempts/").json()["results"]
+    by_code = {}
+    for row in listed:
+        by_code[row["messageCode"]] = by_code.get(row["messageCode"], 0) + row["count"]
+    assert by_code == {"invalid-password": 10, "too-many-requests": 190, "post-required": 2}
+    assert all(len(row["sourceIps"]) <= 5 for row in listed)
+    assert all(len(row["sampleBody"]) <= 1024 for row in listed)

@@ -89,7 +89,7 @@ def _admit(claim: Claim | None, **overrides):
         "checks_ok": True,
         "claim": claim,
     }
-    return admit(Facts(**facts | overrides), request=None)
+    return admit(Facts(**facts | overrides))
 
 
 def _claim(body: bytes, window: int = 20) -> Claim:
@@ -163,3 +163,60 @@ def test_an_unreachable_redis_lets_signals_in(settings, make_webhook, send, capl
     assert answers[0].json()["id"] != answers[1].json()["id"]
     assert Signal.objects.filter(status=Signal.Status.PENDING).count() == 2
     assert "unavailable" in caplog.text
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def either_cache(request, settings):
+    """The default cache as local memory (step by step) or Redis (the script): the run's
+    own Redis when it has one, else a throwaway server."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    if request.param == "locmem":
+        conf = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": prefix}
+    else:
+        url = settings.REDIS_URL or request.getfixturevalue("throwaway_redis")[1]
+        conf = {"BACKEND": "config.cache.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
+    settings.CACHES = {"default": conf}
+    return request.param
+
+
+# One webhook's requests in one minute (3 failures allowed, 4 a minute, 6 an hour) and
+# where each stops: "go" (on to its answer), "429", or "duplicate" (of the body's first).
+SEQUENCE = [
+    *[({"password_ok": False}, None, "go")] * 3,
+    ({"password_ok": False}, None, "429"),
+    ({"password_ok": False}, None, "429"),  # shed, and counted: the window stays full
+    ({}, b"A", "go"),  # the right password never reads the failures
+    ({}, b"A", "duplicate"),
+    ({"state_ok": False}, b"A", "go"),  # counts nothing, claims nothing
+    ({"checks_ok": False}, b"B", "go"),  # counted, claims nothing
+    ({}, b"B", "go"),  # the 4th this minute
+    ({}, b"C", "429"),
+    ({"password_ok": False}, None, "429"),
+]
+
+
+def _outcome(verdict, claim) -> str:
+    if verdict.retry_after is not None:
+        assert 1 <= verdict.retry_after <= 60
+        return "429"
+    return "go" if verdict.first_id in (None, claim and claim.signal_id) else "duplicate"
+
+
+def test_both_paths_stop_the_same_requests_in_the_same_places(either_cache, settings):
+    settings.RATELIMIT_ENABLE = True
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 3
+    webhook_id = f"w-{uuid.uuid4().hex}"
+    outcomes = []
+    for overrides, body, _ in SEQUENCE:
+        claim = _claim(body) if body is not None else None
+        facts = {"webhook_id": webhook_id, "rate_per_minute": 4, "rate_per_hour": 6}
+        outcomes.append(_outcome(_admit(claim, **facts | overrides), claim))
+    assert outcomes == [expected for *_, expected in SEQUENCE]
+
+
+def test_both_paths_count_nothing_with_limits_off(either_cache, settings):
+    settings.RATELIMIT_ENABLE = False
+    settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE = 1
+    verdicts = [_admit(None, password_ok=False) for _ in range(3)]
+    verdicts += [_admit(None, rate_per_minute=1) for _ in range(3)]
+    assert all(v.retry_after is None for v in verdicts)

@@ -4,8 +4,9 @@ import uuid
 import pytest
 
 from accounts.services import organization_suspend
-from signals.models import Signal
-from tests.webhooks.conftest import SCHEMAS, assert_schema, webhook_path
+from signals.models import RejectedAttempts, Signal
+from tests.webhooks.conftest import CLIENT_IP, SCHEMAS, assert_schema, webhook_path
+from webhooks.traderspost import MESSAGES
 
 pytestmark = pytest.mark.django_db
 
@@ -391,7 +392,35 @@ def test_invalid_password(webhook, send, password_for):
     password = password_for(hook)
     path = f"/trading/webhook/{hook.id}" if password is None else webhook_path(hook, password)
     response = send(path, TP)
-    _assert_rejected(response, "invalid-password")
+    assert response.status_code == 400
+    # Without the password a request is counted in its minute's row, whose id is the
+    # logId; no Signal row (anyone who knows the uuid can send these: test_abuse.py).
+    counted = RejectedAttempts.objects.get()
+    assert assert_schema(response) == {
+        "success": False,
+        "logId": str(counted.id),
+        "messageCode": "invalid-password",
+        "message": MESSAGES["invalid-password"],
+    }
+    assert (counted.webhook, counted.message_code, counted.count) == (
+        hook,
+        "invalid-password",
+        1,
+    )
+    assert counted.source_ips == [CLIENT_IP] and counted.sample_body == json.dumps(TP)
+    assert not Signal.objects.exists() and not response.enqueued
+
+
+def test_wrong_passwords_of_one_minute_share_one_row_and_logid(webhook, send):
+    hook, _ = webhook
+    answers = [
+        send(webhook_path(hook, "wrong"), TP | {"n": i}, ip=f"198.51.100.{i}") for i in range(7)
+    ]
+    assert len({a.json()["logId"] for a in answers}) <= 2  # 2 only across a minute boundary
+    rows = RejectedAttempts.objects.all()
+    assert sum(r.count for r in rows) == 7
+    assert all(len(r.source_ips) <= RejectedAttempts.SAMPLE_IPS_MAX for r in rows)
+    assert {a.json()["logId"] for a in answers} == {str(r.id) for r in rows}
 
 
 def test_suspended_organization_is_refused_and_logged(make_webhook, send, org):
@@ -406,7 +435,9 @@ def test_another_tenants_webhook_needs_its_own_password(make_webhook, send, org,
     theirs, _ = make_webhook(organization=other_org)
     response = send(webhook_path(theirs, password=webhook_path(mine).rsplit("/", 1)[1]), TP)
     assert response.json()["messageCode"] == "invalid-password"
-    assert Signal.objects.get().organization == other_org
+    counted = RejectedAttempts.objects.get()
+    assert (counted.organization, counted.webhook) == (other_org, theirs)
+    assert not Signal.objects.exists()
 
 
 # --- the check order: a request with two faults gets the first one's code -------------
@@ -469,7 +500,9 @@ def test_check_order(make_webhook, send, code, settings_fields, password, body, 
         path = webhook_path(hook, password)
     response = send(path, body, method=method)
     assert response.json()["messageCode"] == code
-    assert Signal.objects.get().message_code == code
+    # Without the right password the request is counted, not logged (test_abuse.py).
+    record = RejectedAttempts.objects.get() if password else Signal.objects.get()
+    assert record.message_code == code
 
 
 @pytest.mark.parametrize(
