@@ -360,3 +360,25 @@ def test_admin_saves_a_same_tenant_change(staff_client, org):
     assert response.status_code == 302
     subscription.refresh_from_db()
     assert subscription.account == other_account
+
+
+def test_rejected_attempts_are_listed_read_only(staff_client, org):
+    from signals.models import RejectedAttempts
+    from signals.services import rejected_attempt_count
+
+    webhook = _webhook(org)
+    for ip in ("198.51.100.1", "198.51.100.2"):
+        row = rejected_attempt_count(
+            webhook=webhook,
+            message_code="invalid-password",
+            source_ip=ip,
+            raw_body=b"{}",
+            content_type="text/plain",
+        )
+    listing = staff_client.get(reverse("admin:signals_rejectedattempts_changelist"))
+    assert listing.status_code == 200
+    assert b"invalid-password" in listing.content and b"198.51.100.2" in listing.content
+    change = staff_client.get(reverse("admin:signals_rejectedattempts_change", args=[row.pk]))
+    assert change.status_code == 200
+    assert staff_client.get(reverse("admin:signals_rejectedattempts_add")).status_code == 403
+    assert RejectedAttempts.objects.get().count == 2

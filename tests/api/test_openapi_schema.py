@@ -41,6 +41,7 @@ EXPECTED_PATHS = {
     "/api/v1/webhooks/": {"get", "post"},
     "/api/v1/webhooks/{id}/": {"get", "put", "patch", "delete"},
     "/api/v1/webhooks/{id}/regenerate/": {"post"},
+    "/api/v1/webhooks/{id}/rejected-attempts/": {"get"},
     "/api/v1/api-keys/": {"get", "post"},
     "/api/v1/api-keys/{id}/": {"get", "delete"},
     "/api/v1/api-keys/{id}/revoke/": {"post"},
