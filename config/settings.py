@@ -163,6 +163,8 @@ TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 WEBHOOK_RATE_PER_MINUTE = env.int("WEBHOOK_RATE_PER_MINUTE", default=60)
 WEBHOOK_RATE_PER_HOUR = env.int("WEBHOOK_RATE_PER_HOUR", default=500)
+# Wrong passwords per webhook per minute before they are shed with a 429 (the right one is
+# never refused: docs/webhooks.md, "Failed attempts").
 WEBHOOK_FAILED_PASSWORD_PER_MINUTE = env.int("WEBHOOK_FAILED_PASSWORD_PER_MINUTE", default=10)
 # The hot statements (webhook lookup, signal log INSERT, the pipeline's per-signal
 # statements) as server-side prepared statements (config/prepared.py); false behind a
