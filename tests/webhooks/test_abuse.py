@@ -7,9 +7,14 @@ but never change the answer a request with the right password gets, and never th
 answers of another webhook. Every test here runs on both cache paths of
 webhooks.admission: local memory (the embedded default) and Redis (production)."""
 
+import json
+import threading
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
+from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from signals.models import Signal
@@ -164,3 +169,82 @@ def test_a_flood_costs_bounded_storage_and_the_owner_sees_its_count(
     assert by_code == {"invalid-password": 10, "too-many-requests": 190, "post-required": 2}
     assert all(len(row["sourceIps"]) <= 5 for row in listed)
     assert all(len(row["sampleBody"]) <= 1024 for row in listed)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers")
+def test_concurrent_failures_lose_no_count_and_keep_the_sample_bounded(make_webhook):
+    # The minute's first requests race to create its row (one INSERT wins, the others
+    # UPDATE it) and then all UPDATE it at once: every one must be counted.
+    from signals.models import RejectedAttempts
+    from signals.services import rejected_attempt_count
+
+    hook, _ = make_webhook()
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def attempts(thread: int):
+        try:
+            barrier.wait()
+            for i in range(10):
+                rejected_attempt_count(
+                    webhook=hook,
+                    message_code="invalid-password",
+                    source_ip=f"198.51.100.{thread * 10 + i}",
+                    raw_body=b"{}",
+                    content_type="text/plain",
+                )
+        except Exception as exc:  # reported below: a thread's exception is otherwise lost
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempts, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    rows = RejectedAttempts.objects.filter(webhook=hook)
+    assert sum(r.count for r in rows) == 80
+    for row in rows:
+        assert row.sample_ip_count == len(row.source_ips) == len(set(row.source_ips)) <= 5
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict, str | None]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "text/plain"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers.get("Retry-After")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_production_server_keeps_tenants_and_owners_apart(production_server, make_webhook):
+    # Every request comes from 127.0.0.1 here: one source address shared by every
+    # tenant, as TradingView's are.
+    from signals.models import RejectedAttempts
+
+    hook_a, path_a = make_webhook(duplicate_window_seconds=0)
+    hook_b, _ = make_webhook(organization=OrganizationFactory())
+    base = production_server
+    padding = json.dumps(TP | {"padding": "x" * 60_000}).encode()
+    flood_b = [_post(base + webhook_path(hook_b, f"g{i}"), padding) for i in range(30)]
+    assert [status for status, *_ in flood_b] == [400] * 10 + [429] * 20
+    assert all(retry and 1 <= int(retry) <= 60 for *_, retry in flood_b[10:])
+
+    genuine, flood_a = [], []
+    for i in range(200):
+        flood_a.append(_post(base + webhook_path(hook_a, f"g{i}"), padding)[0])
+        if i % 5 == 0:
+            genuine.append(_post(base + path_a, json.dumps(_genuine(i)).encode())[0])
+    assert genuine == [200] * 40
+    assert flood_a == [400] * 10 + [429] * 190
+
+    assert Signal.objects.filter(webhook=hook_a).count() == 40
+    assert not Signal.objects.filter(webhook=hook_b).exists()
+    rows = RejectedAttempts.objects.all()
+    assert sum(r.count for r in rows) == 230
+    assert rows.count() <= 8  # two webhooks x two codes, x2 across a minute boundary
+    assert sum(len(r.sample_body) + len(r.sample_ips) for r in rows) <= 8 * (1024 + 5 * 46)
