@@ -59,7 +59,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Verdict:
-    """``retry_after`` (seconds) when a lockout or a limit stops the request (429);
+    """``retry_after`` (seconds) when a limit stops the request (429: shed failures too);
     ``first_id`` when the claim found the body already accepted (a duplicate of it)."""
 
     retry_after: int | None = None

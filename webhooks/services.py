@@ -11,7 +11,7 @@ from accounts.crypto import decrypt_text, encrypt_text
 from accounts.models import Organization
 from accounts.services import secret_digest, secret_matches
 from brokers.instruments import instrument_asset_classes
-from signals.models import Signal
+from signals.models import RejectedAttempts, Signal
 from signals.services import (
     body_digest,
     rejected_attempt_count,
@@ -154,11 +154,12 @@ def _error_answer(rejected: WebhookRejected, *, log_id) -> Answer:
 
 
 def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
-    """The checks after the method, in their documented order: lockout, password, state,
-    rate, source IP, body. What needs no shared counter (the password, the state, the
-    source IP, the body) is worked out here first; webhooks.admission then counts, limits
-    and claims in one round trip and says where the request stops. Returns the parsed
-    body, the claim made, and the first signal's id if this is a duplicate of it."""
+    """The checks after the method, in their documented order: password (a failure is
+    counted, and shed past the limit), state, rate, source IP, body. What needs no shared
+    counter (the password, the state, the source IP, the body) is worked out here first;
+    webhooks.admission then counts, limits and claims in one round trip and says where
+    the request stops. Returns the parsed body, the claim made, and the first signal's
+    id if this is a duplicate of it."""
     webhook = ctx.webhook
     password_ok = ctx.authenticated
     refused = _state_refusal(webhook)
@@ -282,7 +283,9 @@ def _accept(ctx: _Request, parsed: Parsed, claim: Claim, first_id) -> Answer:
     return Answer(200, body | {"payload": parsed.payload})
 
 
-def _log(ctx: _Request, *, status: str, code: str = "", message: str = "", **fields):
+def _log(
+    ctx: _Request, *, status: str, code: str = "", message: str = "", **fields
+) -> Signal | RejectedAttempts:
     """The request's log record (its ``log_id`` is the answer's logId): a Signal row, or,
     for a request without the right password, a count in the webhook's RejectedAttempts
     row for this code and minute: anyone who knows the uuid can send those."""
