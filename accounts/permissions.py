@@ -10,6 +10,7 @@ from rest_framework import exceptions, permissions
 
 from accounts.auth import Tenant, resolve_tenant
 from accounts.models import ApiKey, Role
+from config import safejson
 
 # Kinds of access a view can ask for: (minimum role for people, scope for API keys).
 READ = (Role.VIEWER, ApiKey.Scope.READ)
@@ -73,6 +74,12 @@ class TenantScopedMixin:
     permission_classes = [TenantPermission]
     model = None  # set by the view
 
+    def initial(self, request, *args, **kwargs):
+        # Before authentication, which reads ?apiKey= too: the query string follows the
+        # body's text policy (config.safejson), so no filter or lookup meets a NUL.
+        refuse_unsafe_query(request)
+        super().initial(request, *args, **kwargs)
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.model.objects.none()
@@ -83,6 +90,16 @@ class TenantScopedMixin:
         if not getattr(self, "swagger_fake_view", False) and "request" in context:
             context["organization"] = request_tenant(self.request).organization
         return context
+
+
+def refuse_unsafe_query(request) -> None:
+    """A 400 naming the query parameter whose name or value holds NUL (the only character
+    of the safejson policy a query string can carry: Django decodes it with replacement
+    characters, so no lone surrogate survives)."""
+    try:
+        safejson.check_text(dict(request.query_params.lists()))
+    except safejson.UnsafeText as exc:
+        raise exceptions.ValidationError({exc.path.split("[", 1)[0]: [exc.message]})
 
 
 def filter_params(serializer_class, request) -> dict:

@@ -76,9 +76,15 @@ def api_key_create(
 
 def api_key_parse_prefix(raw: str) -> str | None:
     parts = raw.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 8:
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not _is_issued_prefix(parts[1]):
         return None
     return parts[1]
+
+
+def _is_issued_prefix(prefix: str) -> bool:
+    # Exactly what api_key_create issues (8 lowercase hex digits), so nothing else, a NUL
+    # that PostgreSQL would refuse to compare say, ever reaches the lookup.
+    return len(prefix) == 8 and all(c in "0123456789abcdef" for c in prefix)
 
 
 def api_key_authenticate(*, raw: str) -> ApiKey | None:

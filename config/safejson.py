@@ -131,6 +131,12 @@ def _check_text(value: Any) -> None:
             )
 
 
+def check_text(value: Any) -> None:
+    """Raise UnsafeText if a string anywhere in ``value`` (keys too) holds NUL or an unpaired
+    surrogate: the same rule for text that did not come as JSON (query strings)."""
+    _check_text(value)
+
+
 def non_finite_path(value: Any, path: str = "") -> str | None:
     """The path of the first number beyond float range in ``value`` (a NonFinite from
     ``loads``, or a float inf/nan from elsewhere), or None if there is none."""

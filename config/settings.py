@@ -219,6 +219,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.ApiPagination",
+    # JSON only, through config.safejson (config/parsers.py says why no form parsers).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.SafeJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }

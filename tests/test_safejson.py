@@ -59,3 +59,17 @@ def test_finite_values_are_untouched():
     value = safejson.loads(text)
     assert value == json.loads(text)
     assert safejson.non_finite_path(value) is None
+
+
+@pytest.mark.parametrize(
+    "value, path",
+    [({"symbol": ["AA\x00PL"]}, "symbol"), ({"a\x00": "x"}, "a\ufffd"), (["ok", "\ud800"], "[1]")],
+)
+def test_check_text_refuses_text_that_did_not_come_as_json(value, path):
+    with pytest.raises(safejson.UnsafeText) as refused:
+        safejson.check_text(value)
+    assert refused.value.path.startswith(path)
+
+
+def test_check_text_passes_ordinary_text():
+    safejson.check_text({"symbol": ["AAPL", "\U0001f4c8 \u00e9"]})

@@ -506,7 +506,7 @@ def test_viewer_and_outsider_cannot_decide(org, other_org, pending_order, outsid
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=105780249335193602542745685057339392", "offset=99999999999999999999999", "limit=-1"],
+    ["limit=105780249335193602542745685057339392", "offset=99999999999999999999999"],
 )
 def test_absurd_pagination_is_clamped_not_a_500(api, org, query):
     make_tenant_objects(org)
