@@ -15,8 +15,14 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.admin_forms import ServiceRulesForm
 from accounts.models import ApiKey, Membership, Organization, User
-from accounts.services import api_key_revoke, organization_reactivate, organization_suspend
+from accounts.services import (
+    api_key_revoke,
+    api_key_validate,
+    organization_reactivate,
+    organization_suspend,
+)
 from signals.models import Signal
 from webhooks.models import Webhook
 
@@ -172,7 +178,7 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ApiKeyForm(forms.ModelForm):
+class ApiKeyForm(ServiceRulesForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple, required=False
     )
@@ -180,6 +186,9 @@ class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ["name", "scopes", "mode"]
+
+    def validate_rules(self, instance: ApiKey) -> None:
+        api_key_validate(key=instance)
 
 
 @admin.register(ApiKey)

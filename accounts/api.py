@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from accounts.models import ApiKey
 from accounts.permissions import MANAGE, TenantScopedMixin, acting_user, request_tenant
 from accounts.serializers import ApiKeyCreatedSerializer, ApiKeySerializer
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_revoke
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -47,15 +47,9 @@ class ApiKeyViewSet(
     def create(self, request):
         serializer = ApiKeySerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key, raw = api_key_create(
-            organization=request_tenant(request).organization,
-            name=data["name"],
-            scopes=sorted(set(data["scopes"])) if "scopes" in data else None,
-            mode=data.get("mode", ApiKey.Mode.PAPER),
-            created_by=acting_user(request),
+        key = serializer.save(
+            organization=request_tenant(request).organization, created_by=acting_user(request)
         )
-        key.key = raw
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None}, description="Revoke the key.")

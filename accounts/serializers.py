@@ -3,9 +3,13 @@ field names leave the code in camelCase, as in the seeds (accountId, filledAvgPr
 
 import re
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from accounts.models import ApiKey
+from accounts.services import api_key_create
+from config.rules import RuleViolation
 
 
 def camel(name: str) -> str:
@@ -13,15 +17,61 @@ def camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+class AboveDecimalField(serializers.DecimalField):
+    """A decimal with an exclusive minimum (``> 0``), which DRF's min_value cannot say."""
+
+    default_error_messages = {"above": "Must be greater than {above}."}
+
+    def __init__(self, *args, above: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.above = above
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value <= self.above:
+            self.fail("above", above=self.above)
+        return value
+
+
+class AboveDecimalFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = AboveDecimalField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return schema | {"minimum": self.target.above, "exclusiveMinimum": True}
+
+
 class CamelModelSerializer(serializers.ModelSerializer):
     """Declare Meta.fields in snake_case; they are exposed (and validated, and reported in
-    errors) under their camelCase names."""
+    errors) under their camelCase names.
+
+    Writes go through the app's services (config/rules.py): a subclass's create/update
+    calls them, and a RuleViolation they raise becomes DRF's 400 here, under the API's
+    names. ``Meta.ranges`` (the service's own Range declarations) bound the number fields
+    the schema shows, so a client learns the rule from the schema."""
 
     def build_standard_field(self, field_name, model_field):
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if issubclass(field_class, serializers.DecimalField):
             field_kwargs["coerce_to_string"] = False  # numbers as numbers, as the seeds do
+        bounds = getattr(self.Meta, "ranges", {}).get(field_name)
+        if bounds is not None:
+            field_class = _bounded(field_class, field_kwargs, bounds)
         return field_class, field_kwargs
+
+    def save(self, **kwargs):
+        try:
+            return super().save(**kwargs)
+        except RuleViolation as violation:
+            raise serializers.ValidationError(self._api_errors(violation))
+
+    def _api_errors(self, violation: RuleViolation) -> dict:
+        names = {field.source: name for name, field in self.fields.items()}
+        names["__all__"] = api_settings.NON_FIELD_ERRORS_KEY
+        return {
+            names.get(field, camel(field)): messages
+            for field, messages in violation.message_dict.items()
+        }
 
     def get_fields(self):
         renamed = {}
@@ -47,6 +97,19 @@ class CamelModelSerializer(serializers.ModelSerializer):
         return self.context["organization"]
 
 
+def _bounded(field_class, field_kwargs: dict, bounds):
+    if bounds.above is not None and not issubclass(field_class, serializers.DecimalField):
+        raise TypeError("An exclusive minimum is only declared for decimal fields.")
+    if bounds.minimum is not None:
+        field_kwargs["min_value"] = bounds.minimum
+    if bounds.maximum is not None:
+        field_kwargs["max_value"] = bounds.maximum
+    if bounds.above is not None:
+        field_kwargs["above"] = bounds.above
+        return AboveDecimalField
+    return field_class
+
+
 class OrgRelatedField(serializers.PrimaryKeyRelatedField):
     """A client-supplied id, looked up only among the request's organization's rows: another
     tenant's id is reported exactly like an id that does not exist."""
@@ -70,9 +133,15 @@ class ApiKeySerializer(CamelModelSerializer):
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=ApiKey.Scope.choices),
         required=False,
-        allow_empty=False,
-        help_text="Default: all scopes (read, signals:write, manage).",
+        min_length=1,  # stated for the schema (minItems); the rule is api_key_validate's
+        max_length=len(ApiKey.ALL_SCOPES) * 2,
+        help_text="Default: all scopes (read, signals:write, manage). At least one.",
     )
+
+    def create(self, validated_data: dict) -> ApiKey:
+        key, raw = api_key_create(**validated_data)
+        key.key = raw  # shown once, in the create answer (ApiKeyCreatedSerializer)
+        return key
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

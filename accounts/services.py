@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
+from config.rules import refuse
 
 API_KEY_PREFIX = "tr"
 # last_used_at is a convenience for people, not an audit log: write it at most this often
@@ -51,6 +52,16 @@ def organization_reactivate(*, organization: Organization) -> None:
     organization.refresh_from_db(fields=["status", "suspended_at"])
 
 
+def api_key_validate(*, key: ApiKey) -> None:
+    """A key needs at least one known scope (one with none could do nothing, and would
+    look like a key with all of them to someone reading the list). Scopes are kept
+    deduplicated, in ApiKey.ALL_SCOPES's order."""
+    scopes = key.scopes if isinstance(key.scopes, list) else None
+    if not scopes or not all(scope in ApiKey.ALL_SCOPES for scope in scopes):
+        refuse({"scopes": f"At least one of {', '.join(ApiKey.ALL_SCOPES)}."})
+    key.scopes = [scope for scope in ApiKey.ALL_SCOPES if scope in scopes]
+
+
 def api_key_create(
     *,
     organization: Organization,
@@ -62,7 +73,7 @@ def api_key_create(
     """Create a key and return it with its raw value, which is never stored or shown again."""
     prefix = secrets.token_hex(4)
     raw = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(
+    key = ApiKey(
         organization=organization,
         name=name,
         prefix=prefix,
@@ -71,6 +82,8 @@ def api_key_create(
         mode=mode,
         created_by=created_by,
     )
+    api_key_validate(key=key)
+    key.save()
     return key, raw
 
 

@@ -5,6 +5,12 @@ from django.contrib import admin
 
 from accounts.admin_forms import SameOrganizationForm
 from brokers.models import BrokerAccount, Instrument, Order, PaperOrder, PaperPrice, Position
+from brokers.services import broker_account_validate
+
+
+class BrokerAccountForm(SameOrganizationForm):
+    def validate_rules(self, instance: BrokerAccount) -> None:
+        broker_account_validate(account=instance)
 
 
 @admin.register(Instrument)
@@ -17,7 +23,7 @@ class InstrumentAdmin(admin.ModelAdmin):
 
 @admin.register(BrokerAccount)
 class BrokerAccountAdmin(admin.ModelAdmin):
-    form = SameOrganizationForm
+    form = BrokerAccountForm
     list_display = ["name", "organization", "broker", "mode", "status", "cash", "created_at"]
     list_filter = ["broker", "mode", "status"]
     list_select_related = ["organization"]

@@ -3,21 +3,29 @@ from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer
 from brokers.models import BrokerAccount, Order, Position
-
-# Broker credentials are accepted as an object of strings (apiKey, secretKey, ...), stored
-# encrypted, and never returned: reads only say whether some are set.
-CREDENTIALS_MAX_KEYS = 20
+from brokers.services import (
+    ACCOUNT_RANGES,
+    CREDENTIAL_MAX_LENGTH,
+    broker_account_create,
+    broker_account_update,
+)
 
 
 class BrokerAccountSerializer(CamelModelSerializer):
+    """The rules (initial cash above 0, credentials' size) are broker_account_validate's
+    (brokers.services), which the admin calls too. Credentials are accepted as an object
+    of strings (apiKey, secretKey, ...), stored encrypted, and never returned: reads only
+    say whether some are set."""
+
     class Meta:
         model = BrokerAccount
         fields = ["id", "name", "broker", "mode", "status", "status_message", "initial_cash"]
         fields += ["cash", "created_at", "credentials", "has_credentials"]
         read_only_fields = ["status", "status_message", "cash", "created_at"]
+        ranges = ACCOUNT_RANGES
 
     credentials = serializers.DictField(
-        child=serializers.CharField(max_length=4096, allow_blank=True),
+        child=serializers.CharField(max_length=CREDENTIAL_MAX_LENGTH, allow_blank=True),
         write_only=True,
         required=False,
         help_text="Broker API credentials; write-only, stored encrypted, never returned.",
@@ -27,19 +35,11 @@ class BrokerAccountSerializer(CamelModelSerializer):
     def get_has_credentials(self, account: BrokerAccount) -> bool:
         return bool(account.credentials_encrypted)
 
-    def validate_credentials(self, value: dict) -> dict:
-        if len(value) > CREDENTIALS_MAX_KEYS:
-            raise serializers.ValidationError("Too many credential fields.")
-        return value
+    def create(self, validated_data: dict) -> BrokerAccount:
+        return broker_account_create(**validated_data)
 
-    def validate_initial_cash(self, value):
-        if value <= 0:
-            raise serializers.ValidationError("Must be greater than zero.")
-        return value
-
-    def create(self, validated_data):
-        validated_data.setdefault("cash", validated_data.get("initial_cash", 100000))
-        return super().create(validated_data)
+    def update(self, instance: BrokerAccount, validated_data: dict) -> BrokerAccount:
+        return broker_account_update(account=instance, **validated_data)
 
 
 class OrderErrorCodeMixin(serializers.Serializer):

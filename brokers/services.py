@@ -1,5 +1,5 @@
-"""Writes on broker data: bringing our Order rows in line with what a broker reports, and
-the paper account's reset."""
+"""Writes on broker data: broker accounts (the rules every writer goes through), bringing
+our Order rows in line with what a broker reports, and the paper account's reset."""
 
 import logging
 
@@ -16,8 +16,56 @@ from brokers.models import (
     Position,
 )
 from config import compiled
+from config.rules import Range, assign, range_errors, refuse
 
 logger = logging.getLogger(__name__)
+
+ACCOUNT_RANGES = {"initial_cash": Range(above=0)}
+CREDENTIALS_MAX_KEYS = 20
+CREDENTIAL_MAX_LENGTH = 4096
+
+
+def broker_account_validate(*, account: BrokerAccount, credentials: dict | None = None) -> None:
+    """``credentials``: the new ones about to be stored (encrypted), if any."""
+    errors = range_errors(account, ACCOUNT_RANGES)
+    if credentials is not None:
+        errors |= _credentials_errors(credentials)
+    refuse(errors)
+
+
+def _credentials_errors(credentials: dict) -> dict[str, str]:
+    if len(credentials) > CREDENTIALS_MAX_KEYS:
+        return {"credentials": f"At most {CREDENTIALS_MAX_KEYS} credential fields."}
+    values = credentials.values()
+    if not all(isinstance(v, str) and len(v) <= CREDENTIAL_MAX_LENGTH for v in values):
+        return {"credentials": f"Values are strings of at most {CREDENTIAL_MAX_LENGTH}."}
+    return {}
+
+
+def broker_account_create(
+    *, organization, name: str, credentials: dict | None = None, **fields
+) -> BrokerAccount:
+    """A new account; the paper ledger starts with its initial cash."""
+    account = BrokerAccount(organization=organization, name=name, **fields)
+    if "cash" not in fields:
+        account.cash = account.initial_cash
+    return _broker_account_save(account, credentials)
+
+
+def broker_account_update(
+    *, account: BrokerAccount, credentials: dict | None = None, **fields
+) -> BrokerAccount:
+    assign(account, fields.items())
+    return _broker_account_save(account, credentials)
+
+
+def _broker_account_save(account: BrokerAccount, credentials: dict | None) -> BrokerAccount:
+    broker_account_validate(account=account, credentials=credentials)
+    if credentials is not None:
+        account.credentials = credentials
+    account.save()
+    return account
+
 
 # How far along an order is; an update never moves an order backwards (a late or
 # redelivered "open" after a "filled" changes nothing).

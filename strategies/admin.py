@@ -2,11 +2,22 @@ from django.contrib import admin
 
 from accounts.admin_forms import SameOrganizationForm
 from strategies.models import Strategy, Subscription
+from strategies.services import strategy_validate, subscription_validate
+
+
+class StrategyForm(SameOrganizationForm):
+    def validate_rules(self, instance: Strategy) -> None:
+        strategy_validate(strategy=instance)
+
+
+class SubscriptionForm(SameOrganizationForm):
+    def validate_rules(self, instance: Subscription) -> None:
+        subscription_validate(subscription=instance)
 
 
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
-    form = SameOrganizationForm
+    form = SubscriptionForm
     extra = 0
     raw_id_fields = ["organization", "account"]
     fields = ["account", "organization", "enabled", "auto_submit", "allowed_sides"]
@@ -15,7 +26,7 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Strategy)
 class StrategyAdmin(admin.ModelAdmin):
-    form = SameOrganizationForm
+    form = StrategyForm
     list_display = ["name", "organization", "asset_class", "enabled", "created_at"]
     list_filter = ["asset_class", "enabled"]
     list_select_related = ["organization"]
@@ -27,7 +38,7 @@ class StrategyAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
-    form = SameOrganizationForm
+    form = SubscriptionForm
     list_display = [
         "strategy",
         "account",

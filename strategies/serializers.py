@@ -1,8 +1,17 @@
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer, OrgRelatedField, camel
+from accounts.serializers import CamelModelSerializer, OrgRelatedField
 from brokers.models import BrokerAccount
 from strategies.models import Strategy, Subscription
+from strategies.services import (
+    SUBSCRIPTION_RANGES,
+    strategy_create,
+    strategy_update,
+    subscription_create,
+    subscription_update,
+)
+
+DESCRIPTION_MAX_LENGTH = 2000  # a TextField: the API bounds what the column does not
 
 
 class StrategySerializer(CamelModelSerializer):
@@ -10,17 +19,16 @@ class StrategySerializer(CamelModelSerializer):
         model = Strategy
         fields = ["id", "name", "description", "asset_class", "enabled", "created_at"]
         read_only_fields = ["created_at"]
-        # The (organization, name) constraint is checked in validate_name: the organization
-        # never comes from the body, so DRF's generated validator cannot check it.
+        # The (organization, name) rule is strategy_validate's: the organization never
+        # comes from the body, so DRF's generated validator could not check it anyway.
         validators: list = []
+        extra_kwargs = {"description": {"max_length": DESCRIPTION_MAX_LENGTH}}
 
-    def validate_name(self, value: str) -> str:
-        taken = Strategy.objects.for_org(self.organization).filter(name=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError("A strategy with this name already exists.")
-        return value
+    def create(self, validated_data: dict) -> Strategy:
+        return strategy_create(**validated_data)
+
+    def update(self, instance: Strategy, validated_data: dict) -> Strategy:
+        return strategy_update(strategy=instance, **validated_data)
 
 
 SUBSCRIPTION_SETTINGS = [
@@ -47,52 +55,27 @@ SUBSCRIPTION_SETTINGS = [
     "stop_loss_type",
     "max_position_size",
 ]
-POSITIVE = ["signal_quantity_multiplier", "sizing_value", "take_profit_value"]
-POSITIVE += ["stop_loss_value", "max_position_size"]
 
 
 class SubscriptionSerializer(CamelModelSerializer):
+    """Every rule on a subscription's settings is subscription_validate's
+    (strategies.services), which the admin calls too."""
+
     class Meta:
         model = Subscription
         fields = ["id", "strategy_id", "account_id", *SUBSCRIPTION_SETTINGS, "created_at"]
         read_only_fields = ["created_at"]
         validators: list = []
-        extra_kwargs = {
-            "approval_timeout_seconds": {"min_value": 10, "max_value": 86400},
-            "limit_price_offset": {"min_value": 0},
-        }
+        ranges = SUBSCRIPTION_RANGES
 
     strategy_id = OrgRelatedField(source="strategy", queryset=Strategy.objects.all())
     account_id = OrgRelatedField(source="account", queryset=BrokerAccount.objects.all())
 
-    def validate(self, attrs: dict) -> dict:
-        errors = {}
-        for name in POSITIVE:
-            value = attrs.get(name)
-            if value is not None and value <= 0:
-                errors[camel(name)] = "Must be greater than zero."
-        percent = attrs.get("exit_percent_of_position")
-        if percent is not None and not 0 < percent <= 100:
-            errors["exitPercentOfPosition"] = "Must be more than 0 and at most 100."
-        for leg in ("take_profit", "stop_loss"):
-            kind = attrs.get(f"{leg}_kind", getattr(self.instance, f"{leg}_kind", "none"))
-            value = attrs.get(f"{leg}_value", getattr(self.instance, f"{leg}_value", None))
-            if kind != Subscription.ExitKind.NONE and value is None:
-                errors[camel(f"{leg}_value")] = f"Required when {camel(leg)}Kind is {kind}."
-        errors.update(self._duplicate_error(attrs))
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+    def create(self, validated_data: dict) -> Subscription:
+        return subscription_create(**validated_data)
 
-    def _duplicate_error(self, attrs: dict) -> dict:
-        strategy = attrs.get("strategy", getattr(self.instance, "strategy", None))
-        account = attrs.get("account", getattr(self.instance, "account", None))
-        taken = Subscription.objects.filter(strategy=strategy, account=account)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if strategy is not None and account is not None and taken.exists():
-            return {"accountId": "This account already follows this strategy."}
-        return {}
+    def update(self, instance: Subscription, validated_data: dict) -> Subscription:
+        return subscription_update(subscription=instance, **validated_data)
 
 
 class SubscriptionFilterSerializer(serializers.Serializer):

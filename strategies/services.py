@@ -1,44 +1,81 @@
-"""Writes on strategies and subscriptions: the rules a subscription's settings must keep
-so the pipeline never meets a combination it cannot size or price."""
-
-from decimal import Decimal
-
-from django.core.exceptions import ValidationError
+"""Writes on strategies and subscriptions, and the rules they keep so the pipeline never
+meets a combination it cannot size or price. Every writer (REST API, admin, dashboard)
+goes through these functions (config/rules.py)."""
 
 from accounts.models import Organization
 from brokers.models import BrokerAccount
+from config.rules import Range, assign, range_errors, refuse, save_or_refuse
 from strategies.models import Strategy, Subscription
+
+NAME_TAKEN = "A strategy with this name already exists."
+ALREADY_FOLLOWS = "This account already follows this strategy."
+
+SUBSCRIPTION_RANGES = {
+    "approval_timeout_seconds": Range(minimum=10, maximum=86400),
+    "signal_quantity_multiplier": Range(above=0),
+    "sizing_value": Range(above=0),
+    "exit_percent_of_position": Range(above=0, maximum=100),
+    "limit_price_offset": Range(minimum=0),
+    "take_profit_value": Range(above=0),
+    "stop_loss_value": Range(above=0),
+    "max_position_size": Range(above=0),  # None = no limit
+}
+
+
+def strategy_validate(*, strategy: Strategy) -> None:
+    taken = Strategy.objects.for_org(strategy.organization).filter(name=strategy.name)
+    if taken.exclude(pk=strategy.pk).exists():
+        refuse({"name": NAME_TAKEN})
 
 
 def strategy_create(*, organization: Organization, name: str, **fields) -> Strategy:
-    return Strategy.objects.create(organization=organization, name=name, **fields)
+    strategy = Strategy(organization=organization, name=name, **fields)
+    return _strategy_save(strategy)
+
+
+def strategy_update(*, strategy: Strategy, **fields) -> Strategy:
+    assign(strategy, fields.items())
+    return _strategy_save(strategy)
+
+
+def _strategy_save(strategy: Strategy) -> Strategy:
+    strategy_validate(strategy=strategy)
+    save_or_refuse(strategy, conflict={"name": NAME_TAKEN})
+    return strategy
 
 
 def subscription_validate(*, subscription: Subscription) -> None:
-    """Raise ValidationError (field -> message) for settings that cannot work together."""
-    errors: dict[str, str] = {}
-    if subscription.strategy.organization_id != subscription.organization_id:
-        errors["strategy"] = "Strategy not found."
-    if subscription.account.organization_id != subscription.organization_id:
-        errors["account"] = "Account not found."
+    """Refuse (RuleViolation, field -> message) settings that cannot work together."""
+    errors: dict[str, str] = _subscription_owner_errors(subscription)
+    errors |= range_errors(subscription, SUBSCRIPTION_RANGES)
     if (
         subscription.sizing_method == Subscription.Sizing.RISK_DOLLAR_AMOUNT
         and subscription.stop_loss_kind == Subscription.ExitKind.NONE
     ):
         errors["sizing_method"] = "Risk dollar amount sizing needs a default stop loss."
-    for name in ("sizing_value", "signal_quantity_multiplier"):
-        if getattr(subscription, name) is not None and Decimal(getattr(subscription, name)) <= 0:
-            errors[name] = "Must be greater than zero."
-    if not 0 < Decimal(subscription.exit_percent_of_position) <= 100:
-        errors["exit_percent_of_position"] = "Must be between 0 (excluded) and 100."
-    if subscription.max_position_size is not None and subscription.max_position_size <= 0:
-        errors["max_position_size"] = "Must be greater than zero, or empty for no limit."
-    for kind in ("take_profit", "stop_loss"):
-        value = getattr(subscription, f"{kind}_value")
-        if getattr(subscription, f"{kind}_kind") != Subscription.ExitKind.NONE and not value:
-            errors[f"{kind}_value"] = "A value is required for this kind."
-    if errors:
-        raise ValidationError(errors)
+    for leg in ("take_profit", "stop_loss"):
+        kind = getattr(subscription, f"{leg}_kind")
+        if kind != Subscription.ExitKind.NONE and getattr(subscription, f"{leg}_value") is None:
+            errors.setdefault(f"{leg}_value", f"A value is required when the kind is {kind}.")
+    if not errors and _subscription_taken(subscription):
+        errors["account"] = ALREADY_FOLLOWS
+    refuse(errors)
+
+
+def _subscription_owner_errors(subscription: Subscription) -> dict[str, str]:
+    errors = {}
+    if subscription.strategy.organization_id != subscription.organization_id:
+        errors["strategy"] = "Strategy not found."
+    if subscription.account.organization_id != subscription.organization_id:
+        errors["account"] = "Account not found."
+    return errors
+
+
+def _subscription_taken(subscription: Subscription) -> bool:
+    same = Subscription.objects.filter(
+        strategy_id=subscription.strategy_id, account_id=subscription.account_id
+    )
+    return same.exclude(pk=subscription.pk).exists()
 
 
 def subscription_create(
@@ -47,14 +84,15 @@ def subscription_create(
     subscription = Subscription(
         organization=organization, strategy=strategy, account=account, **settings
     )
-    subscription_validate(subscription=subscription)
-    subscription.save()
-    return subscription
+    return _subscription_save(subscription)
 
 
 def subscription_update(*, subscription: Subscription, **settings) -> Subscription:
-    for name, value in settings.items():
-        setattr(subscription, name, value)
+    assign(subscription, settings.items())
+    return _subscription_save(subscription)
+
+
+def _subscription_save(subscription: Subscription) -> Subscription:
     subscription_validate(subscription=subscription)
-    subscription.save()
+    save_or_refuse(subscription, conflict={"account": ALREADY_FOLLOWS})
     return subscription

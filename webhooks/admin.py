@@ -5,11 +5,17 @@ from django.contrib import admin
 
 from accounts.admin_forms import SameOrganizationForm
 from webhooks.models import Webhook
+from webhooks.services import webhook_validate
+
+
+class WebhookForm(SameOrganizationForm):
+    def validate_rules(self, instance: Webhook) -> None:
+        webhook_validate(webhook=instance)
 
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
-    form = SameOrganizationForm
+    form = WebhookForm
     list_display = ["name", "organization", "strategy", "asset_class", "enabled", "created_at"]
     list_filter = ["enabled", "asset_class", "limit_to_tradingview", "limit_to_trendspider"]
     list_select_related = ["organization", "strategy"]

@@ -31,7 +31,7 @@ from webhooks.serializers import (
     WebhookSerializer,
     WebhookUrlSerializer,
 )
-from webhooks.services import webhook_create, webhook_rotate_password, webhook_url
+from webhooks.services import webhook_rotate_password, webhook_url
 from webhooks.utm_ingest import utm_ingest, utm_reject_method
 
 
@@ -146,13 +146,7 @@ class WebhookViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         return context
 
     def perform_create(self, serializer):
-        data = dict(serializer.validated_data)
-        serializer.instance = webhook_create(
-            organization=request_tenant(self.request).organization,
-            strategy=data.pop("strategy"),
-            name=data.pop("name"),
-            **data,
-        )
+        serializer.save(organization=request_tenant(self.request).organization)
 
     @extend_schema(request=None, responses={200: WebhookUrlSerializer})
     @action(detail=True, methods=["post"])

@@ -1,19 +1,23 @@
-import ipaddress
-
 from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer, OrgRelatedField
 from signals.models import RejectedAttempts
 from strategies.models import Strategy
 from webhooks.models import Webhook
-from webhooks.services import webhook_url
-
-LIST_MAX = 200
+from webhooks.services import (
+    RESTRICTIONS_MAX,
+    WEBHOOK_RANGES,
+    webhook_create,
+    webhook_update,
+    webhook_url,
+)
 
 
 class WebhookSerializer(CamelModelSerializer):
     """A webhook's settings. ``url`` carries the secret password, so it is shown only to
-    those who may manage webhooks (admin/owner, or a key with the manage scope)."""
+    those who may manage webhooks (admin/owner, or a key with the manage scope). The
+    rules (restriction lists, the plan's webhook count) are webhooks.services', which the
+    admin calls too."""
 
     class Meta:
         model = Webhook
@@ -22,10 +26,8 @@ class WebhookSerializer(CamelModelSerializer):
         fields += ["allowed_tickers", "duplicate_window_seconds", "url", "created_at"]
         fields += ["password_rotated_at"]
         read_only_fields = ["created_at", "password_rotated_at"]
-        extra_kwargs = {
-            "duplicate_window_seconds": {"min_value": 0, "max_value": 3600},
-            "asset_class": {"required": False},
-        }
+        extra_kwargs = {"asset_class": {"required": False}}
+        ranges = WEBHOOK_RANGES
 
     strategy_id = OrgRelatedField(source="strategy", queryset=Strategy.objects.all())
     limit_to_tradingview = serializers.BooleanField(required=False)
@@ -33,13 +35,13 @@ class WebhookSerializer(CamelModelSerializer):
     allowed_ips = serializers.ListField(
         child=serializers.CharField(max_length=50),
         required=False,
-        max_length=LIST_MAX,
+        max_length=RESTRICTIONS_MAX,
         help_text="IP addresses or CIDR networks allowed to post; empty = any.",
     )
     allowed_tickers = serializers.ListField(
         child=serializers.CharField(max_length=40),
         required=False,
-        max_length=LIST_MAX,
+        max_length=RESTRICTIONS_MAX,
         help_text="Tickers this webhook accepts; empty = any.",
     )
     url = serializers.SerializerMethodField(
@@ -57,33 +59,11 @@ class WebhookSerializer(CamelModelSerializer):
             return None
         return webhook_url(webhook=webhook, request=self.context.get("request"))
 
-    def validate_allowed_ips(self, values: list[str]) -> list[str]:
-        networks, bad = [], []
-        for value in values:
-            try:
-                networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
-            except ValueError:
-                bad.append(value)
-        if bad:
-            raise serializers.ValidationError(
-                f"Not an IP address or CIDR network: {', '.join(bad)}"
-            )
-        return sorted(set(networks), key=networks.index)
+    def create(self, validated_data: dict) -> Webhook:
+        return webhook_create(**validated_data)
 
-    def validate_allowed_tickers(self, values: list[str]) -> list[str]:
-        tickers = [value.strip().upper() for value in values]
-        if any(not ticker for ticker in tickers):
-            raise serializers.ValidationError("Tickers may not be empty.")
-        return sorted(set(tickers), key=tickers.index)
-
-    def validate(self, attrs: dict) -> dict:
-        if self.instance is None:
-            organization = self.organization
-            if Webhook.objects.for_org(organization).count() >= organization.max_webhooks:
-                raise serializers.ValidationError(
-                    f"Your plan allows at most {organization.max_webhooks} webhooks."
-                )
-        return attrs
+    def update(self, instance: Webhook, validated_data: dict) -> Webhook:
+        return webhook_update(webhook=instance, **validated_data)
 
 
 class RejectedAttemptsSerializer(CamelModelSerializer):

@@ -1,4 +1,5 @@
 import functools
+import ipaddress
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from accounts.crypto import decrypt_text, encrypt_text
 from accounts.models import Organization
 from accounts.services import secret_digest, secret_matches
 from brokers.instruments import instrument_asset_classes
+from config.rules import Range, assign, range_errors, refuse, text_list_errors
 from signals.models import RejectedAttempts, Signal
 from signals.services import (
     body_digest,
@@ -40,11 +42,55 @@ def _new_password() -> str:
     return secrets.token_hex(16)  # 128 bits
 
 
+WEBHOOK_RANGES = {"duplicate_window_seconds": Range(minimum=0, maximum=3600)}
+RESTRICTIONS_MAX = 200  # allowed IPs, allowed tickers
+
+
+def webhook_validate(*, webhook: Webhook) -> None:
+    """Refuse settings that cannot work; normalise the restriction lists (networks in CIDR
+    form, tickers upper-cased, no repeats) so every writer stores the same thing."""
+    errors = range_errors(webhook, WEBHOOK_RANGES)
+    if webhook.strategy.organization_id != webhook.organization_id:
+        errors["strategy"] = "Strategy not found."
+    for name, normalise in (("allowed_ips", _networks), ("allowed_tickers", _tickers)):
+        values = getattr(webhook, name)
+        problem = text_list_errors(values, name=name)
+        if not problem and len(values) > RESTRICTIONS_MAX:
+            problem = {name: f"At most {RESTRICTIONS_MAX} entries."}
+        if not problem:
+            normalised, message = normalise(values)
+            setattr(webhook, name, normalised)
+            problem = {name: message} if message else {}
+        errors |= problem
+    refuse(errors)
+
+
+def _networks(values: list[str]) -> tuple[list[str], str | None]:
+    networks, bad = [], []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            bad.append(value)
+    if bad:
+        return values, f"Not an IP address or CIDR network: {', '.join(bad)}"
+    return list(dict.fromkeys(networks)), None
+
+
+def _tickers(values: list[str]) -> tuple[list[str], str | None]:
+    tickers = [value.strip().upper() for value in values]
+    if not all(tickers):
+        return values, "Tickers may not be empty."
+    return list(dict.fromkeys(tickers)), None
+
+
 def webhook_create(
     *, organization: Organization, strategy: Strategy, name: str, **settings_fields
 ) -> Webhook:
+    if Webhook.objects.for_org(organization).count() >= organization.max_webhooks:
+        refuse({"__all__": f"Your plan allows at most {organization.max_webhooks} webhooks."})
     password = _new_password()
-    return Webhook.objects.create(
+    webhook = Webhook(
         organization=organization,
         strategy=strategy,
         name=name,
@@ -53,6 +99,16 @@ def webhook_create(
         password_encrypted=encrypt_text(password),
         **settings_fields,
     )
+    webhook_validate(webhook=webhook)
+    webhook.save()
+    return webhook
+
+
+def webhook_update(*, webhook: Webhook, **settings_fields) -> Webhook:
+    assign(webhook, settings_fields.items())
+    webhook_validate(webhook=webhook)
+    webhook.save()
+    return webhook
 
 
 def webhook_rotate_password(*, webhook: Webhook) -> str:
