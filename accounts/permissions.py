@@ -103,7 +103,9 @@ def refuse_unsafe_query(request) -> None:
 
 
 def filter_params(serializer_class, request) -> dict:
-    """The list filters of a request, validated (a bad one is a 400, never ignored)."""
-    params = serializer_class(data=request.query_params)
+    """The list filters of a request, validated (a bad one is a 400, never ignored). A
+    plain dict, not the QueryDict: DRF reads an empty form value as "not sent", and
+    ``?symbol=`` is a bad filter, not no filter."""
+    params = serializer_class(data=request.query_params.dict())
     params.is_valid(raise_exception=True)
     return params.validated_data

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer
+from accounts.serializers import CamelModelSerializer, StrictCharField
 from brokers.models import BrokerAccount, Order, Position
 from brokers.services import (
     ACCOUNT_RANGES,
@@ -25,7 +25,7 @@ class BrokerAccountSerializer(CamelModelSerializer):
         ranges = ACCOUNT_RANGES
 
     credentials = serializers.DictField(
-        child=serializers.CharField(max_length=CREDENTIAL_MAX_LENGTH, allow_blank=True),
+        child=StrictCharField(max_length=CREDENTIAL_MAX_LENGTH, allow_blank=True),
         write_only=True,
         required=False,
         help_text="Broker API credentials; write-only, stored encrypted, never returned.",
@@ -84,7 +84,7 @@ class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
     accountId = serializers.UUIDField(required=False)  # noqa: N815 (query parameter name)
     signalId = serializers.UUIDField(required=False)  # noqa: N815
-    symbol = serializers.CharField(required=False, max_length=40)
+    symbol = StrictCharField(required=False, max_length=40)
     since = serializers.DateTimeField(required=False)
 
 
@@ -106,4 +106,4 @@ class PositionSerializer(CamelModelSerializer):
 
 class PositionFilterSerializer(serializers.Serializer):
     accountId = serializers.UUIDField(required=False)  # noqa: N815
-    symbol = serializers.CharField(required=False, max_length=40)
+    symbol = StrictCharField(required=False, max_length=40)

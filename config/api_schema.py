@@ -14,6 +14,8 @@ import functools
 import json
 from pathlib import Path
 
+from django.utils.module_loading import import_string
+
 SPEC_FILE = Path(__file__).parent / "openapi" / "traderspost-webhook-spec.json"
 WEBHOOK_PATH = "/trading/webhook/{uuid}/{password}"
 PREFIX = "TradersPost"
@@ -96,7 +98,8 @@ FIELD_ERRORS = {
     "additionalProperties": True,
 }
 REST_ERRORS = {
-    "400": ("Invalid input: every bad field is listed.", "ValidationErrors"),
+    # Any operation: a query string holding NUL is refused before anything else.
+    "400": ("Invalid input: every bad field or parameter is listed.", "ValidationErrors"),
     "401": ("Not authenticated: no or an invalid API key / session.", "ErrorDetail"),
     "403": (
         "Role or key scope does not allow this, or no active organization (suspended).",
@@ -104,6 +107,14 @@ REST_ERRORS = {
     ),
     "404": ("Not found (another organization's object looks the same).", "ErrorDetail"),
 }
+WRITE_ERRORS = {
+    "409": (
+        "Conflicts with what is stored (a name taken, the account already follows the "
+        "strategy, the plan's limit reached): the fields in the way are listed.",
+        "ValidationErrors",
+    )
+}
+WRITES = ("post", "put", "patch")
 
 
 def rest_error_responses(*, result: dict) -> dict:
@@ -115,12 +126,27 @@ def rest_error_responses(*, result: dict) -> dict:
             continue
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            for code, (text, component) in REST_ERRORS.items():
-                if code == "400" and method in ("get", "delete") and "{id}" in path:
-                    continue
+            errors = REST_ERRORS | (WRITE_ERRORS if method in WRITES else {})
+            for code, (text, component) in errors.items():
                 ref = {"$ref": f"#/components/schemas/{component}"}
                 content = {"application/json": {"schema": ref}}
                 responses.setdefault(code, {"description": text, "content": content})
+    return result
+
+
+# Rules across fields that the services enforce (config/rules.py), stated for each request
+# body component that can carry them.
+BODY_RULES = {
+    "SubscriptionRequest": "strategies.serializers.subscription_body_rules",
+    "PatchedSubscriptionRequest": "strategies.serializers.subscription_body_rules",
+}
+
+
+def body_rules(*, result: dict) -> dict:
+    schemas = result.get("components", {}).get("schemas", {})
+    for component, rules in BODY_RULES.items():
+        if component in schemas:
+            schemas[component]["allOf"] = import_string(rules)()
     return result
 
 
@@ -141,5 +167,5 @@ def preprocess(endpoints):
 
 def postprocess(result, generator, request, public):
     """drf-spectacular POSTPROCESSING_HOOKS entry."""
-    result = rest_error_responses(result=result)
+    result = body_rules(result=rest_error_responses(result=result))
     return retry_after_headers(result=traderspost_webhook(result=result))

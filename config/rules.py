@@ -5,7 +5,8 @@ come), so the API cannot accept what the admin refuses or the other way round.
 A service refuses with ``RuleViolation`` (field name -> messages, model field names): a
 Django ValidationError, so an admin form shows it on its field, and the API's serializers
 (accounts.serializers.CamelModelSerializer) turn it into DRF's 400 under the API's
-camelCase names. Numeric ranges are declared as ``Range`` values next to the service that
+camelCase names, or a 409 in the same shape for a ``RuleConflict`` (the request is fine,
+what is stored stands in its way). Numeric ranges are declared as ``Range`` values next to the service that
 enforces them, and the API's serializers read the same declarations to state them in the
 OpenAPI schema.
 """
@@ -22,9 +23,14 @@ class RuleViolation(ValidationError):
     """A write a service refuses: {field name: [messages]} ("__all__" for the whole)."""
 
 
-def refuse(errors: dict[str, str | list[str]]) -> None:
+class RuleConflict(RuleViolation):
+    """Refused because of what is already stored (a name taken, a plan's limit reached),
+    not because of the request alone: the API answers 409 instead of 400."""
+
+
+def refuse(errors: dict[str, str | list[str]], *, conflict: bool = False) -> None:
     if errors:
-        raise RuleViolation(errors)
+        raise (RuleConflict if conflict else RuleViolation)(errors)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def save_or_refuse(instance: models.Model, *, conflict: dict[str, str]) -> None:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        raise RuleViolation(conflict)
+        raise RuleConflict(conflict)
 
 
 def assign(instance: models.Model, fields: Iterable[tuple[str, object]]) -> None:

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer
+from accounts.serializers import CamelModelSerializer, StrictCharField
 from brokers.models import Order
 from brokers.serializers import OrderBriefSerializer, OrderSerializer
 from signals.models import Signal, SignalResult
@@ -106,7 +106,7 @@ class SignalDetailSerializer(SignalSerializer):
 
 class SignalFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Signal.Status.choices, required=False)
-    ticker = serializers.CharField(required=False, max_length=40)
+    ticker = StrictCharField(required=False, max_length=40)
     dialect = serializers.ChoiceField(choices=Signal.Dialect.choices, required=False)
     since = serializers.DateTimeField(required=False)
     accountId = serializers.UUIDField(required=False)  # noqa: N815 (query parameter name)

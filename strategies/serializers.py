@@ -81,3 +81,37 @@ class SubscriptionSerializer(CamelModelSerializer):
 class SubscriptionFilterSerializer(serializers.Serializer):
     strategyId = serializers.UUIDField(required=False)  # noqa: N815 (query parameter name)
     accountId = serializers.UUIDField(required=False)  # noqa: N815
+
+
+def _one_of(values) -> dict:
+    return {"enum": list(values)}
+
+
+def subscription_body_rules() -> list[dict]:
+    """subscription_validate's cross-field rules, as JSON Schema for the request bodies
+    (config.api_schema adds them after drf-spectacular's enum hook, which would otherwise
+    turn these partial enums into components). A PATCH is checked with the stored values
+    filled in, so there the schema is the rule for a body that names both fields."""
+    exits = [kind for kind in Subscription.ExitKind.values if kind != Subscription.ExitKind.NONE]
+    sizings = [s for s in Subscription.Sizing.values if s != Subscription.Sizing.RISK_DOLLAR_AMOUNT]
+    rules = [
+        {
+            "anyOf": [
+                {"properties": {"sizingMethod": _one_of(sizings)}},
+                {"required": ["stopLossKind"], "properties": {"stopLossKind": _one_of(exits)}},
+            ]
+        }
+    ]
+    for leg in ("takeProfit", "stopLoss"):
+        rules.append(
+            {
+                "anyOf": [
+                    {"properties": {f"{leg}Kind": _one_of([Subscription.ExitKind.NONE])}},
+                    {
+                        "required": [f"{leg}Value"],
+                        "properties": {f"{leg}Value": {"type": "number"}},
+                    },
+                ]
+            }
+        )
+    return rules

@@ -25,7 +25,7 @@ SUBSCRIPTION_RANGES = {
 def strategy_validate(*, strategy: Strategy) -> None:
     taken = Strategy.objects.for_org(strategy.organization).filter(name=strategy.name)
     if taken.exclude(pk=strategy.pk).exists():
-        refuse({"name": NAME_TAKEN})
+        refuse({"name": NAME_TAKEN}, conflict=True)
 
 
 def strategy_create(*, organization: Organization, name: str, **fields) -> Strategy:
@@ -57,9 +57,9 @@ def subscription_validate(*, subscription: Subscription) -> None:
         kind = getattr(subscription, f"{leg}_kind")
         if kind != Subscription.ExitKind.NONE and getattr(subscription, f"{leg}_value") is None:
             errors.setdefault(f"{leg}_value", f"A value is required when the kind is {kind}.")
-    if not errors and _subscription_taken(subscription):
-        errors["account"] = ALREADY_FOLLOWS
     refuse(errors)
+    if _subscription_taken(subscription):
+        refuse({"account": ALREADY_FOLLOWS}, conflict=True)
 
 
 def _subscription_owner_errors(subscription: Subscription) -> dict[str, str]:

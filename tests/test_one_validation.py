@@ -249,12 +249,34 @@ def test_webhook_plan_limit_holds_for_the_api(api, org):
     response = api.post(
         "/api/v1/webhooks/", {"name": "second", "strategyId": str(strategy.id)}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert Webhook.objects.count() == 1
 
 
 def test_strategy_names_are_unique_through_the_service(api, org):
     StrategyFactory(organization=org, name="Trend")
     response = api.post("/api/v1/strategies/", {"name": "Trend"}, format="json")
-    assert response.status_code == 400 and "name" in response.json()
+    assert response.status_code == 409 and "name" in response.json()
+    assert Strategy.objects.for_org(org).count() == 1
+
+
+def test_a_subscription_that_exists_is_a_conflict(api, org):
+    subscription = SubscriptionFactory(strategy=StrategyFactory(organization=org))
+    body = {"strategyId": str(subscription.strategy_id), "accountId": str(subscription.account_id)}
+    response = api.post("/api/v1/subscriptions/", body, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"accountId": ["This account already follows this strategy."]}
+    assert Subscription.objects.count() == 1
+
+
+def test_a_name_lost_to_a_concurrent_writer_is_a_conflict_not_a_500(org, monkeypatch):
+    from config.rules import RuleConflict
+    from strategies import services
+
+    StrategyFactory(organization=org, name="Trend")
+    # The check before the INSERT passed for both writers; the constraint decides.
+    monkeypatch.setattr(services, "strategy_validate", lambda *, strategy: None)
+    with pytest.raises(RuleConflict) as conflict:
+        services.strategy_create(organization=org, name="Trend")
+    assert conflict.value.message_dict == {"name": [services.NAME_TAKEN]}
     assert Strategy.objects.for_org(org).count() == 1

@@ -1,6 +1,13 @@
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer, OrgRelatedField
+from accounts.serializers import (
+    NOT_BLANK,
+    CamelModelSerializer,
+    OrgRelatedField,
+    StrictBooleanField,
+    StrictCharField,
+)
 from signals.models import RejectedAttempts
 from strategies.models import Strategy
 from webhooks.models import Webhook
@@ -30,16 +37,16 @@ class WebhookSerializer(CamelModelSerializer):
         ranges = WEBHOOK_RANGES
 
     strategy_id = OrgRelatedField(source="strategy", queryset=Strategy.objects.all())
-    limit_to_tradingview = serializers.BooleanField(required=False)
-    limit_to_trendspider = serializers.BooleanField(required=False)
+    limit_to_tradingview = StrictBooleanField(required=False)
+    limit_to_trendspider = StrictBooleanField(required=False)
     allowed_ips = serializers.ListField(
-        child=serializers.CharField(max_length=50),
+        child=StrictCharField(max_length=50),
         required=False,
         max_length=RESTRICTIONS_MAX,
         help_text="IP addresses or CIDR networks allowed to post; empty = any.",
     )
     allowed_tickers = serializers.ListField(
-        child=serializers.CharField(max_length=40),
+        child=StrictCharField(max_length=40),
         required=False,
         max_length=RESTRICTIONS_MAX,
         help_text="Tickers this webhook accepts; empty = any.",
@@ -90,6 +97,33 @@ class RejectedAttemptsSerializer(CamelModelSerializer):
         help_text=f"The first request's body, at most {RejectedAttempts.SAMPLE_BODY_MAX_CHARS} "
         "characters."
     )
+
+
+# What webhook_validate accepts in allowedIps, as the schema can say it: an address, or an
+# IPv4 network in CIDR form (IPv6 networks are accepted too; the schema leaves them out).
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_NETWORK = rf"^({_OCTET}\.){{3}}{_OCTET}/(3[0-2]|[12]?[0-9])$"
+ALLOWED_IP = {
+    "anyOf": [
+        {"type": "string", "format": "ipv4"},
+        {"type": "string", "format": "ipv6"},
+        {"type": "string", "pattern": IPV4_NETWORK},
+    ]
+}
+
+
+class WebhookSchema(OpenApiSerializerExtension):
+    target_class = WebhookSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            items = schema["properties"]["allowedIps"]["items"]
+            schema["properties"]["allowedIps"]["items"] = ALLOWED_IP | {
+                "maxLength": items["maxLength"]
+            }
+            schema["properties"]["allowedTickers"]["items"]["pattern"] = NOT_BLANK
+        return schema
 
 
 class WebhookUrlSerializer(serializers.Serializer):

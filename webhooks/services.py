@@ -88,7 +88,8 @@ def webhook_create(
     *, organization: Organization, strategy: Strategy, name: str, **settings_fields
 ) -> Webhook:
     if Webhook.objects.for_org(organization).count() >= organization.max_webhooks:
-        refuse({"__all__": f"Your plan allows at most {organization.max_webhooks} webhooks."})
+        limit = f"Your plan allows at most {organization.max_webhooks} webhooks."
+        refuse({"__all__": limit}, conflict=True)
     password = _new_password()
     webhook = Webhook(
         organization=organization,

@@ -21,6 +21,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from tests.api.conftest import make_tenant_objects
 from tests.factories import OrganizationFactory
+from tests.webhooks.conftest import production_server  # noqa: F401 (a fixture)
 
 EXPECTED_PATHS = {
     "/api/v1/signals/ingest": {"post"},
@@ -264,3 +265,93 @@ def test_utm_answers_conform_to_the_schema(
     expected |= {"unknown account": 404, "mode": 409, "rate": 429, "suspended": 403}
     assert response.status_code == expected[case], response.text
     _conforms(served_schema, "/api/v1/signals/ingest", response)
+
+
+# --- schemathesis as CI runs it: every phase, every conformance check ---------------------
+
+# The REST API's operations; the two ingestion dialects have their own contract tests
+# (and are fuzzed by test_api_conforms_to_its_schema above).
+REST_OPERATIONS = r"^/api/v1/(?!signals/ingest)"
+CONFORMANCE_CHECKS = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "unsupported_method",
+    "allow_header_conformance",
+    "missing_required_header",
+    "ignored_auth",
+]
+
+
+# A body naming a strategy or account by id is a 400 when no such object exists (or it is
+# another organization's): existence is not something a schema can state, so for the
+# writers whose bodies carry ids, "schema-valid" data may be refused with 400.
+SCHEMATHESIS_CONFIG = """
+[[operations]]
+include-path-regex = "^/api/v1/(subscriptions|webhooks)/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+"""
+
+
+@pytest.fixture
+def rest_server(request, settings):
+    """The production server (gunicorn, tests/webhooks/conftest.py) where it can run (on
+    PostgreSQL and Redis, as CI does); Django's live server on the embedded default."""
+    postgresql = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if postgresql and settings.REDIS_URL:
+        return request.getfixturevalue("production_server")
+    return request.getfixturevalue("live_server").url
+
+
+def test_rest_api_passes_schemathesis_conformance_checks(seeded, rest_server, tmp_path):
+    """schemathesis's own runner (examples, coverage and fuzzing phases: the coverage phase
+    sends the boundary values, nulls, wrong types and unsupported methods such as TRACE)
+    over real HTTP, every conformance check on, a fixed seed and a bounded number of
+    examples. A failure prints schemathesis's report with a curl line per case."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, raw_key = seeded
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{rest_server}/api/schema/?format=json",
+        "--url",
+        rest_server,
+        "--header",
+        f"X-API-Key: {raw_key}",
+        "--include-path-regex",
+        REST_OPERATIONS,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--checks",
+        ",".join(CONFORMANCE_CHECKS),
+        "--max-examples",
+        "10",
+        "--seed",
+        "1",
+        "--generation-deterministic",
+        # NUL is refused everywhere (docs/api.md, "Input"), a rule JSON Schema cannot
+        # state; tests/api/test_input_safety.py and the property test send it instead.
+        "--generation-allow-x00",
+        "false",
+        "--workers",
+        "1",
+        "--continue-on-failure",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its working directory
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    (tmp_path / "stdout.txt").write_text(run.stdout)
+    assert run.returncode == 0, run.stdout[-60000:] + run.stderr[-3000:]

@@ -100,7 +100,7 @@ def test_strategy_crud_and_unique_name(api, org, other_org):
     assert created.status_code == 201, created.content
     assert created.json()["assetClass"] == "crypto"
     again = api.post("/api/v1/strategies/", {"name": "Trend"}, format="json")
-    assert again.status_code == 400 and "name" in again.json()
+    assert again.status_code == 409 and "name" in again.json()
     assert Strategy.objects.for_org(org).count() == 1
     url = f"/api/v1/strategies/{created.json()['id']}/"
     assert api.patch(url, {"enabled": False}, format="json").json()["enabled"] is False
@@ -290,7 +290,9 @@ def test_webhook_plan_limit(api, org):
     strategy = StrategyFactory(organization=org)
     payload = {"name": "h", "strategyId": str(strategy.id)}
     assert api.post("/api/v1/webhooks/", payload, format="json").status_code == 201
-    assert api.post("/api/v1/webhooks/", payload, format="json").status_code == 400
+    refused = api.post("/api/v1/webhooks/", payload, format="json")
+    assert refused.status_code == 409  # the request is fine; the stored webhooks are in the way
+    assert refused.json() == {"non_field_errors": ["Your plan allows at most 1 webhooks."]}
     assert Webhook.objects.count() == 1
 
 
