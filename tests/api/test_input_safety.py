@@ -142,3 +142,47 @@ def test_overlong_body_is_a_400(api, settings):
     response = post_raw(api, "/api/v1/strategies/", json.dumps({"name": "T" * 2000}))
     assert response.status_code == 400
     assert not Strategy.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": 0}, "name"),
+        ({"name": "T", "enabled": 0}, "enabled"),
+        ({"name": "T", "enabled": "true"}, "enabled"),
+        ({"name": "   "}, "name"),
+        ({"name": "T", "description": "d" * 2001}, "description"),
+    ],
+)
+def test_strategy_fields_take_exactly_their_json_type(api, body, field):
+    response = api.post("/api/v1/strategies/", body, format="json")
+    assert response.status_code == 400 and field in response.json(), response.content
+    assert not Strategy.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "literal, stored",
+    [("0.30000000000000004", "0.3"), ("2500.5", "2500.5"), ("1e-08", "0.00000001")],
+)
+def test_numbers_keep_the_columns_decimals_float_noise_rounded(api, literal, stored):
+    from decimal import Decimal
+
+    response = post_raw(api, "/api/v1/accounts/", f'{{"name": "P", "initialCash": {literal}}}')
+    assert response.status_code == 201, response.content
+    assert BrokerAccount.objects.get().initial_cash == Decimal(stored)
+
+
+@pytest.mark.parametrize("literal", ["0.000000001", "5e-324", "1.123456789", '"100"', "true"])
+def test_numbers_the_column_cannot_keep_are_refused(api, literal):
+    response = post_raw(api, "/api/v1/accounts/", f'{{"name": "P", "initialCash": {literal}}}')
+    assert response.status_code == 400 and "initialCash" in response.json()
+    assert not BrokerAccount.objects.exists()
+
+
+@pytest.mark.parametrize("value", [1.5, "1e400", True, [], {"a": 1}])
+def test_an_id_that_is_not_a_uuid_is_a_field_error(api, org, value):
+    account = BrokerAccountFactory(organization=org)
+    body = {"strategyId": value, "accountId": str(account.id)}
+    text = json.dumps(body).replace('"1e400"', "1e400")
+    response = post_raw(api, "/api/v1/subscriptions/", text)
+    assert response.status_code == 400 and "strategyId" in response.json(), response.content
