@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer, StrictCharField
+from accounts.serializers import CamelModelSerializer
 from brokers.models import BrokerAccount, Order, Position
 from brokers.services import (
     ACCOUNT_RANGES,
@@ -9,6 +9,7 @@ from brokers.services import (
     broker_account_create,
     broker_account_update,
 )
+from config.api_fields import StrictCharField
 
 
 class BrokerAccountSerializer(CamelModelSerializer):

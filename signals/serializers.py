@@ -1,9 +1,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import CamelModelSerializer, StrictCharField
+from accounts.serializers import CamelModelSerializer
 from brokers.models import Order
 from brokers.serializers import OrderBriefSerializer, OrderSerializer
+from config.api_fields import StrictCharField
 from signals.models import Signal, SignalResult
 
 BROKER_ERROR = "BROKER_ERROR"

@@ -1,13 +1,8 @@
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from accounts.serializers import (
-    NOT_BLANK,
-    CamelModelSerializer,
-    OrgRelatedField,
-    StrictBooleanField,
-    StrictCharField,
-)
+from accounts.serializers import CamelModelSerializer, OrgRelatedField
+from config.api_fields import NOT_BLANK, StrictBooleanField, StrictCharField
 from signals.models import RejectedAttempts
 from strategies.models import Strategy
 from webhooks.models import Webhook
