@@ -1,7 +1,12 @@
 """The REST API's field types: each takes exactly the JSON type the OpenAPI schema names
 (DRF's own fields also read "10" as 10 and 0 as false, which the schema does not allow),
 and states in the schema what it enforces. CamelModelSerializer (accounts/serializers.py)
-builds model fields with them; the drf-spectacular extensions below register on import."""
+builds model fields with them; the drf-spectacular extensions below register on import.
+
+The extensions call ``AutoSchema._map_serializer_field(..., bypass_extensions=True)`` for
+the field's own schema before adding to it: a private method (pinned drf-spectacular
+0.30.0) that its documentation shows for exactly this. If an upgrade changes it,
+tests/api/test_openapi_schema.py::test_schema_states_what_the_server_enforces fails."""
 
 from decimal import Context, Decimal, InvalidOperation
 

@@ -136,17 +136,30 @@ def rest_error_responses(*, result: dict) -> dict:
 
 # Rules across fields that the services enforce (config/rules.py), stated for each request
 # body component that can carry them.
+# (merged into the component, after drf-spectacular's enum hook, which would otherwise
+# turn their partial enums into components of their own).
 BODY_RULES = {
     "SubscriptionRequest": "strategies.serializers.subscription_body_rules",
     "PatchedSubscriptionRequest": "strategies.serializers.subscription_body_rules",
+    "WebhookRequest": "webhooks.serializers.webhook_body_rules",
+    "PatchedWebhookRequest": "webhooks.serializers.webhook_body_rules",
 }
+
+
+def _merged(schema: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(schema.get(key), dict):
+            _merged(schema[key], value)
+        else:
+            schema[key] = value
+    return schema
 
 
 def body_rules(*, result: dict) -> dict:
     schemas = result.get("components", {}).get("schemas", {})
     for component, rules in BODY_RULES.items():
         if component in schemas:
-            schemas[component]["allOf"] = import_string(rules)()
+            _merged(schemas[component], import_string(rules)())
     return result
 
 

@@ -87,11 +87,10 @@ def _one_of(values) -> dict:
     return {"enum": list(values)}
 
 
-def subscription_body_rules() -> list[dict]:
+def subscription_body_rules() -> dict:
     """subscription_validate's cross-field rules, as JSON Schema for the request bodies
-    (config.api_schema adds them after drf-spectacular's enum hook, which would otherwise
-    turn these partial enums into components). A PATCH is checked with the stored values
-    filled in, so there the schema is the rule for a body that names both fields."""
+    (added by config.api_schema). A PATCH is checked with the stored values filled in, so
+    there the schema is the rule for a body that names both fields."""
     exits = [kind for kind in Subscription.ExitKind.values if kind != Subscription.ExitKind.NONE]
     sizings = [s for s in Subscription.Sizing.values if s != Subscription.Sizing.RISK_DOLLAR_AMOUNT]
     rules = [
@@ -114,4 +113,4 @@ def subscription_body_rules() -> list[dict]:
                 ]
             }
         )
-    return rules
+    return {"allOf": rules}
