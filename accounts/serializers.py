@@ -3,7 +3,7 @@ field names leave the code in camelCase, as in the seeds (accountId, filledAvgPr
 
 import re
 
-from django.db import models
+from django.db import connection, models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
@@ -47,6 +47,14 @@ class CamelModelSerializer(serializers.ModelSerializer):
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if issubclass(field_class, serializers.DecimalField):
             field_kwargs["coerce_to_string"] = False  # numbers as numbers, as the seeds do
+            if connection.vendor == "sqlite":
+                # The embedded default keeps decimals as REAL (15 significant digits) and
+                # re-quantizes them within max_digits on reading: a value that rounds up to
+                # one more whole digit (99999999999.99999 -> 1e11 -> 1e12 - ...) is stored
+                # but cannot be read or shown. Bounded one whole digit lower there.
+                whole = field_kwargs["max_digits"] - field_kwargs["decimal_places"]
+                field_kwargs["max_value"] = 10 ** (whole - 1) - 1
+                field_kwargs["min_value"] = -(10 ** (whole - 1) - 1)
         bounds = getattr(self.Meta, "ranges", {}).get(field_name)
         if bounds is not None:
             field_class = _bounded(field_class, field_kwargs, bounds)
@@ -100,6 +108,8 @@ def _bounded(field_class, field_kwargs: dict, bounds):
     if bounds.maximum is not None:
         field_kwargs["max_value"] = bounds.maximum
     if bounds.above is not None:
+        # Not with a min_value as well: drf-spectacular then drops exclusiveMinimum.
+        field_kwargs.pop("min_value", None)
         field_kwargs["above"] = bounds.above
     return field_class
 
