@@ -22,7 +22,7 @@ from django.db.models import Case, F, PositiveSmallIntegerField, Q, TextField, V
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from config import compiled
+from config import compiled, safejson
 from signals.models import RejectedAttempts, Signal
 
 logger = logging.getLogger(__name__)
@@ -49,14 +49,16 @@ def clean_text(value: str) -> str:
 
 
 def clean_json(value: Any) -> Any:
-    """A JSON value with every string (keys included) passed through clean_text."""
+    """A JSON value PostgreSQL's JSON can store: every string (keys included) passed
+    through clean_text, every number beyond float range kept as the text it was sent as
+    (safejson.storable). Recursive: safejson bounds outside JSON's depth when it parses."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
         return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [clean_json(v) for v in value]
-    return value
+    return safejson.storable(value)
 
 
 def _bounded(fields: dict) -> dict:

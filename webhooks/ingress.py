@@ -6,13 +6,15 @@ plain values and the dialect maps them to its own answer.
 
 import functools
 import ipaddress
-import json
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.http.request import RawPostDataException
 from django_ratelimit.core import get_usage
+
+from config import safejson
+from config.safejson import JsonRejected
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +134,12 @@ def _read_chunked(request, *, max_bytes: int) -> bytes:
     return body
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def decode_json(raw: bytes) -> Any:
     """Decode a request body as JSON whatever its Content-Type (TradingView posts
-    text/plain). Raises EmptyBody or MalformedJson. NaN/Infinity are refused: they are not
-    JSON and cannot be echoed back as numbers."""
+    text/plain), under the one policy for outside JSON (config.safejson). Raises EmptyBody
+    or MalformedJson (NaN/Infinity included: they are not JSON), or safejson's TooDeep /
+    UnsafeText (JsonRejected, with the path of the offending value), which each dialect
+    answers as a field error."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -147,8 +147,10 @@ def decode_json(raw: bytes) -> Any:
     if not text.strip():
         raise EmptyBody()
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        return safejson.loads(text)
+    except JsonRejected:
+        raise
+    except ValueError:
         raise MalformedJson()
 
 

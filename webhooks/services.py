@@ -27,6 +27,7 @@ from webhooks.ingress import (
     BodyTooLarge,
     BodyUnreadable,
     EmptyBody,
+    JsonRejected,
     MalformedJson,
     client_ip,
     decode_json,
@@ -35,7 +36,13 @@ from webhooks.ingress import (
 )
 from webhooks.models import Webhook
 from webhooks.selectors import webhook_get_for_ingest
-from webhooks.traderspost import MESSAGES, Parsed, WebhookRejected, parse
+from webhooks.traderspost import (
+    MESSAGES,
+    Parsed,
+    WebhookRejected,
+    json_refusal_message,
+    parse,
+)
 
 
 def _new_password() -> str:
@@ -295,6 +302,8 @@ def _parse_body(ctx: _Request) -> Parsed:
         raise WebhookRejected("empty-json")
     except MalformedJson:
         raise WebhookRejected("malformed-json")
+    except JsonRejected as refused:
+        raise WebhookRejected("invalid-payload", json_refusal_message(refused))
     return parse(ctx.data, check_ticker=functools.partial(_check_ticker, ctx.webhook))
 
 

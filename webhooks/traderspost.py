@@ -15,6 +15,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from config.safejson import JsonRejected, NonFinite, non_finite_path
+from signals.bounds import Bound, bound
 from signals.intent import ORDER_TYPES, QUANTITY_TYPES, TIME_IN_FORCE, ExitRule, SignalIntent
 
 ACTIONS = ("buy", "sell", "exit", "cancel", "add")
@@ -23,8 +25,6 @@ SENTIMENT_ALIASES.update(long="bullish", short="bearish")
 STOP_LOSS_TYPES = ("stop", "stop_limit", "trailing_stop")
 OPTION_TYPES = ("both", "call", "put")
 INTRINSIC_VALUES = ("itm", "otm")
-# Far beyond any real price or size; keeps every accepted number a finite JSON number.
-NUMBER_MAX = Decimal("1e15")
 _RELATIVE_EXPIRATION = re.compile(r"^\+?\s*\d{1,4}\s*(day|week|month|year)s?$", re.IGNORECASE)
 
 MESSAGES = {
@@ -103,29 +103,53 @@ class WebhookRejected(Exception):
         self.retry_after = retry_after
 
 
+def json_refusal_message(refused: JsonRejected) -> str:
+    """invalid-payload's message for JSON the parse-time policy refused (config.safejson)."""
+    where = f"The {refused.path} field" if refused.path else "The payload"
+    return f"{where} is invalid. {refused.message}"
+
+
 @dataclass(frozen=True)
 class Parsed:
     payload: dict  # the normalized echo, numbers as numbers
     intent: SignalIntent
 
 
-def to_number(value: Any) -> Decimal | None:
-    """A finite number from a JSON number or a numeric string, else None (bools are not
-    numbers, whatever Python thinks)."""
+def _decimal(value: Any) -> Decimal | None:
+    # Bools are not numbers, whatever Python thinks; a NonFinite (1e400) is not one either.
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+        return Decimal(value.strip() if isinstance(value, str) else str(value))
     except (InvalidOperation, ValueError):
         return None
-    if not number.is_finite() or abs(number) > NUMBER_MAX:
-        return None
-    return number
 
 
-def to_positive(value: Any) -> Decimal | None:
-    number = to_number(value)
+def to_number(value: Any, *, field: str = "") -> Decimal | None:
+    """A number from a JSON number or a numeric string that the column behind ``field``
+    (signals.bounds, by intent name) can hold, rounded to its decimals; else None."""
+    number = _decimal(value)
+    return None if number is None else bound(field).rounded(number)
+
+
+def to_positive(value: Any, *, field: str = "") -> Decimal | None:
+    number = to_number(value, field=field)
     return number if number is not None and number > 0 else None
+
+
+def _too_large(value: Any, limit: Bound) -> bool:
+    number = _decimal(value)
+    return isinstance(value, NonFinite) or (number is not None and not limit.fits(number))
+
+
+def number_rejected(code: str, value: Any, *, field: str = "", message: str | None = None):
+    """The field's rejection; when the number is beyond what storage holds, the message
+    says the bound (the code stays the field's own)."""
+    message = message or MESSAGES[code]
+    limit = bound(field)
+    if _too_large(value, limit):
+        message = f"{message} It must be less than {limit.limit:f} in size."
+    return WebhookRejected(code, message)
 
 
 def echo_number(number: Decimal) -> int | float:
@@ -204,9 +228,9 @@ def _parse_core(data: dict, out: dict, fields: dict) -> None:
             raise WebhookRejected("invalid-sentiment-action")
         out["sentiment"] = fields["sentiment"] = SENTIMENT_ALIASES[sentiment]
     if _present(data, "quantity"):
-        quantity = to_positive(data["quantity"])
+        quantity = to_positive(data["quantity"], field="quantity")
         if quantity is None:
-            raise WebhookRejected("invalid-quantity")
+            raise number_rejected("invalid-quantity", data["quantity"], field="quantity")
         out["quantity"], fields["quantity"] = echo_number(quantity), quantity
 
 
@@ -223,11 +247,10 @@ def _ticker(value: str, check_ticker: Callable[[str], None]) -> str:
 def _price(data: dict, name: str, out: dict, fields: dict, field: str) -> None:
     if not _present(data, name):
         return
-    number = to_positive(data[name])
+    number = to_positive(data[name], field=field)
     if number is None:
-        raise WebhookRejected(
-            "invalid-payload", f"The provided {name} is invalid. It must be a positive number."
-        )
+        message = f"The provided {name} is invalid. It must be a positive number."
+        raise number_rejected("invalid-payload", data[name], field=field, message=message)
     out[name], fields[field] = echo_number(number), number
 
 
@@ -243,9 +266,9 @@ def _parse_order(data: dict, out: dict, fields: dict) -> None:
     trail = {}
     for name, field in (("trailAmount", "trail_amount"), ("trailPercent", "trail_percent")):
         if _present(data, name):
-            number = to_positive(data[name])
+            number = to_positive(data[name], field=field)
             if number is None:
-                raise WebhookRejected("invalid-trailing-stop")
+                raise number_rejected("invalid-trailing-stop", data[name], field=field)
             trail[name] = (field, number)
     if len(trail) > 1 or (order_type == "trailing_stop" and not trail):
         raise WebhookRejected("invalid-trailing-stop")
@@ -273,15 +296,25 @@ def _parse_quantity_type(data: dict, out: dict, fields: dict) -> None:
     out["quantityType"] = fields["quantity_type"] = quantity_type
 
 
+# A leg's fields by the intent name of their column (signals.bounds).
+_LEG_FIELDS = {
+    "take-profit": {"limitPrice": "take_profit.price"},
+    "stop-loss": {"stopPrice": "stop_loss.price", "limitPrice": "stop_loss.limit_price"},
+}
+
+
 def _leg_numbers(leg: dict, prefix: str, names: tuple[str, ...]) -> dict[str, Decimal]:
     values = {}
+    rule = prefix.replace("-", "_")
     for name in names:
         if leg.get(name) is None:
             continue
-        number = to_positive(leg[name])
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        field = _LEG_FIELDS[prefix].get(name, f"{rule}.{snake}")
+        number = to_positive(leg[name], field=field)
         if number is None:
-            code = re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
-            raise WebhookRejected(f"invalid-{prefix}-{code}")
+            code = f"invalid-{prefix}-{snake.replace('_', '-')}"
+            raise number_rejected(code, leg[name], field=field)
         values[name] = number
     return values
 
@@ -362,14 +395,14 @@ def _parse_options(data: dict, out: dict) -> None:
         if _present(data, name):
             number = to_number(data[name])
             if number is None or number != number.to_integral_value():
-                raise WebhookRejected(code)
+                raise number_rejected(code, data[name])
             if minimum is not None and number < minimum:
                 raise WebhookRejected(code)
             out[name] = int(number)
     if _present(data, "strikePrice"):
         number = to_positive(data["strikePrice"])
         if number is None:
-            raise WebhookRejected("invalid-strike-price")
+            raise number_rejected("invalid-strike-price", data["strikePrice"])
         out["strikePrice"] = echo_number(number)
 
 
@@ -407,4 +440,8 @@ def _parse_rest(data: dict, out: dict, fields: dict) -> None:
     if data.get("extras") is not None:
         if not isinstance(data["extras"], dict):
             raise WebhookRejected("invalid-payload", "The extras field must be a JSON object.")
+        if where := non_finite_path(data["extras"], "extras"):
+            # PostgreSQL's JSON has no Infinity: keeping it would fail the log row.
+            message = f"The {where} field is invalid: numbers must be finite (1e400 is not)."
+            raise WebhookRejected("invalid-payload", message)
         out["extras"] = fields["extras"] = data["extras"]

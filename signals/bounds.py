@@ -1,0 +1,73 @@
+"""The bounds every number of a signal must keep, read from the columns that will hold it,
+so that "accepted" means "storable": a column change moves validation with it.
+
+Both ingestion dialects validate each numeric field against its entry here, and the
+pipeline checks the numbers it computes from them (sized quantities, bracket prices,
+notionals) against the same entries before it builds Order rows (signals.pipeline).
+
+A bound is what a ``DecimalField(max_digits, decimal_places)`` holds: fewer than
+``max_digits - decimal_places`` integer digits (PostgreSQL refuses more with "numeric field
+overflow"), and ``decimal_places`` decimals (PostgreSQL rounds more away silently; we round
+first, half to even, so that what is echoed and kept is what will be stored).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from brokers.models import BrokerAccount, Order, PaperPrice
+from strategies.models import Subscription
+
+
+@dataclass(frozen=True)
+class Bound:
+    limit: Decimal  # every value's magnitude is below it
+    places: int
+
+    @classmethod
+    def of(cls, model, name: str) -> "Bound":
+        column = model._meta.get_field(name)
+        return cls(
+            Decimal(10) ** (column.max_digits - column.decimal_places), column.decimal_places
+        )
+
+    def fits(self, value: Decimal) -> bool:
+        return value.is_finite() and abs(value) < self.limit
+
+    def rounded(self, value: Decimal) -> Decimal | None:
+        """``value`` rounded to the column's decimals, or None when it does not fit."""
+        if not self.fits(value):
+            return None  # checked first: quantize refuses results beyond 28 digits
+        if value.as_tuple().exponent < -self.places:
+            value = value.quantize(Decimal(1).scaleb(-self.places))
+        return value if self.fits(value) else None
+
+
+# The intent's numbers (signals.intent), each by the column it ends up in. Exit-rule
+# percentages and amounts are what a subscription's own take profit / stop loss holds.
+FIELDS = {
+    "quantity": Bound.of(Order, "quantity"),
+    "price": Bound.of(PaperPrice, "price"),
+    "signal_price": Bound.of(PaperPrice, "price"),
+    "limit_price": Bound.of(Order, "limit_price"),
+    "stop_price": Bound.of(Order, "stop_price"),
+    "trail_amount": Bound.of(Order, "trail_amount"),
+    "trail_percent": Bound.of(Order, "trail_percent"),
+    "take_profit.price": Bound.of(Order, "limit_price"),
+    "take_profit.percent": Bound.of(Subscription, "take_profit_value"),
+    "take_profit.amount": Bound.of(Subscription, "take_profit_value"),
+    "stop_loss.price": Bound.of(Order, "stop_price"),
+    "stop_loss.limit_price": Bound.of(Order, "limit_price"),
+    "stop_loss.percent": Bound.of(Subscription, "stop_loss_value"),
+    "stop_loss.amount": Bound.of(Subscription, "stop_loss_value"),
+    "stop_loss.trail_amount": Bound.of(Order, "trail_amount"),
+    "stop_loss.trail_percent": Bound.of(Order, "trail_percent"),
+}
+# An order's value (quantity x price) moves an account's cash.
+NOTIONAL = Bound.of(BrokerAccount, "cash")
+# Numbers kept only in a signal's payload (options fields): the strictest column's bound,
+# so no accepted number is out of every column's range.
+ANY = min(FIELDS.values(), key=lambda bound: bound.limit)
+
+
+def bound(name: str) -> Bound:
+    return FIELDS.get(name, ANY)
