@@ -115,12 +115,21 @@ class SignalIngestView(APIView):
         except E.UtmError as err:
             return err.response()
 
+    @property
+    def allowed_methods(self):
+        # What DRF puts in every answer's Allow header: OPTIONS is refused too.
+        return ["POST"]
+
+    def options(self, request, *args, **kwargs):
+        # DRF would describe the view in its own metadata shape; this endpoint speaks
+        # only the UTM envelope, and takes only POST.
+        return self.http_method_not_allowed(request, *args, **kwargs)
+
     def http_method_not_allowed(self, request, *args, **kwargs):
         try:
             answer = utm_reject_method(request._request)
         except E.UtmError as err:
             answer = err.response()
-        answer["Allow"] = "POST, OPTIONS"
         return answer
 
     def handle_exception(self, exc):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from config.safejson import NonFinite
+from signals.bounds import bound
 from signals.intent import ExitRule, SignalIntent
 
 ACTIONS = {
@@ -32,7 +34,6 @@ ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "STOP": "stop", "STOP_LIMIT
 TIME_IN_FORCE = {"DAY": "day", "GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
 EXIT_TYPES = ("PERCENT", "PRICE", "AMOUNT")
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:!_]{0,39}$")
-NUMBER_MAX = Decimal("1e12")  # what Order's DECIMAL(20, 8) columns hold
 COMMENT_MAX = 500
 CLIENT_ID_MAX = 200
 
@@ -89,16 +90,24 @@ class _Checker:
         self.fail(name, f"{name} must be one of: {', '.join(choices)}")
         return None
 
-    def number(self, name: str, *, source: dict | None = None, label: str | None = None):
+    def number(
+        self, name: str, *, field: str, source: dict | None = None, label: str | None = None
+    ):
         value = (self.body if source is None else source).get(name)
         label = label or name
         if value is None:
             return None
-        return positive_decimal(value, label, self.fail)
+        return positive_decimal(value, label, self.fail, field=field)
 
 
-def positive_decimal(value: Any, label: str, fail) -> Decimal | None:
-    """A number > 0 (numeric strings accepted); booleans, NaN and huge values refused."""
+def positive_decimal(value: Any, label: str, fail, *, field: str) -> Decimal | None:
+    """A number > 0 (numeric strings accepted) that the column behind ``field`` (an intent
+    name, signals.bounds) can hold, rounded to its decimals (more is float noise, 0.1 +
+    0.2, from most senders); booleans, NaN and values beyond the column refused."""
+    limit = bound(field)
+    if isinstance(value, NonFinite):  # 1e400: a number, just not one anything can hold
+        fail(label, f"{label} must be less than {limit.limit:f}")
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         fail(label, f"{label} must be a number")
         return None
@@ -107,14 +116,12 @@ def positive_decimal(value: Any, label: str, fail) -> Decimal | None:
     except InvalidOperation:
         fail(label, f"{label} must be a number")
         return None
-    if number.is_finite() and number.as_tuple().exponent < -8:
-        # Our columns keep 8 decimals; more is float noise (0.1 + 0.2) from most senders.
-        number = number.quantize(Decimal("1e-8"))
-    if not number.is_finite() or number <= 0:
-        fail(label, f"{label} must be greater than 0")
+    if number.is_finite() and not limit.fits(number):
+        fail(label, f"{label} must be less than {limit.limit:f}")
         return None
-    if number >= NUMBER_MAX:
-        fail(label, f"{label} is too large")
+    number = limit.rounded(number) if number.is_finite() else None
+    if number is None or number <= 0:
+        fail(label, f"{label} must be greater than 0")
         return None
     number = number.normalize()  # 450.30000000 -> 450.3, but 100 -> 1E+2 ...
     return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number
@@ -130,7 +137,7 @@ def utm_parse(body: Any) -> UtmSignal:
     if body.get("action") is None:
         check.fail("action", "action is required")
     account_id = check.text("accountId", required=True, max_length=100)
-    quantity = check.number("quantity")
+    quantity = check.number("quantity", field="quantity")
     quantity_type = check.choice("quantityType", QUANTITY_TYPES, "FIXED")
     _check_percent(check, quantity, quantity_type)
     order_type = check.choice("orderType", ORDER_TYPES, "MARKET")
@@ -140,7 +147,7 @@ def utm_parse(body: Any) -> UtmSignal:
     strategy_id = check.text("strategyId", max_length=100)
     comment = check.text("comment", max_length=COMMENT_MAX) or ""
     client_signal_id = check.text("clientSignalId", max_length=CLIENT_ID_MAX)
-    price = check.number("price")
+    price = check.number("price", field="price")
     if check.details:
         raise UtmValidationError(check.details)
     intent = SignalIntent(
@@ -180,8 +187,8 @@ def _check_percent(check: _Checker, quantity, quantity_type) -> None:
 
 
 def _prices(check: _Checker, order_type: str | None):
-    limit_price = check.number("limitPrice")
-    stop_price = check.number("stopPrice")
+    limit_price = check.number("limitPrice", field="limit_price")
+    stop_price = check.number("stopPrice", field="stop_price")
     if order_type in ("LIMIT", "STOP_LIMIT") and check.body.get("limitPrice") is None:
         check.fail("limitPrice", f"limitPrice is required for {order_type} orders")
     if order_type in ("STOP", "STOP_LIMIT") and check.body.get("stopPrice") is None:
@@ -216,14 +223,17 @@ def _exit_rule(check: _Checker, rules: dict, name: str) -> ExitRule | None:
     if rule.get("value") is None:
         check.fail(f"{label}.value", f"{label}.value is required")
         return None
-    value = check.number("value", source=rule, label=f"{label}.value")
+    if kind is not None:
+        kind = kind.strip().upper()
+    attribute = {"PERCENT": "percent", "PRICE": "price", "AMOUNT": "amount"}.get(kind, "percent")
+    field = f"{'take_profit' if name == 'takeProfit' else 'stop_loss'}.{attribute}"
+    value = check.number("value", field=field, source=rule, label=f"{label}.value")
     if kind is None or value is None:
         return None
-    kind = kind.strip().upper()
     if kind == "PERCENT" and name == "stopLoss" and value >= 100:
         check.fail(f"{label}.value", "A stop loss percentage must be below 100")
         return None
-    return ExitRule(**{{"PERCENT": "percent", "PRICE": "price", "AMOUNT": "amount"}[kind]: value})
+    return ExitRule(**{attribute: value})
 
 
 def _echo(body: dict, symbol, action, quantity_type, order_type, time_in_force) -> dict:

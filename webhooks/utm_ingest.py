@@ -25,6 +25,7 @@ from webhooks.ingress import (
     BodyTooLarge,
     BodyUnreadable,
     EmptyBody,
+    JsonRejected,
     MalformedJson,
     client_ip,
     decode_json,
@@ -115,6 +116,8 @@ def _decode(ingest: Ingest) -> None:
         raise E.validation_error([{"field": "body", "message": "Body is empty"}])
     except MalformedJson:
         raise E.validation_error([{"field": "body", "message": "Body is not valid JSON"}])
+    except JsonRejected as refused:  # too deep, or text PostgreSQL cannot store
+        raise E.validation_error([{"field": refused.path or "body", "message": refused.message}])
 
 
 def _idempotency_key(request, body) -> str | None:
