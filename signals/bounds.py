@@ -71,3 +71,20 @@ ANY = min(FIELDS.values(), key=lambda bound: bound.limit)
 
 def bound(name: str) -> Bound:
     return FIELDS.get(name, ANY)
+
+
+_NOUNS = {
+    "quantity": "quantity the broker account can hold",
+    "notional": "amount the broker account can hold",
+}
+
+
+def exceeds(value: Decimal, *, field: str, what: str) -> str | None:
+    """The trading reason when ``value``, computed by the pipeline (a sized quantity, a
+    bracket price, an order's value as ``field="notional"``), does not fit its column;
+    None when it does."""
+    limit = NOTIONAL if field == "notional" else bound(field)
+    if limit.fits(value):
+        return None
+    noun = _NOUNS.get(field, "price an order can hold")
+    return f"{what} {float(value):.4g} exceeds the largest {noun} (less than {limit.limit:f})"

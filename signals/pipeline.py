@@ -37,7 +37,14 @@ from signals.models import Signal, SignalResult
 from signals.submission import ERROR_MAX_CHARS, order_end
 from signals.submission import submit_all as _submit_all
 from signals.targets import Target, instrument_for, signal_targets
-from strategies.planning import Market, Plan, PlanError, needs_equity, plan_signal
+from strategies.planning import (
+    Market,
+    Plan,
+    PlanError,
+    needs_equity,
+    plan_bounds_problem,
+    plan_signal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +290,7 @@ def target_plan(*, run: Run, target: Target, instrument, positions=None):
         return None
     if plan.ignored:
         return [], _result(signal, target, SignalResult.Status.IGNORED, plan.ignored)
-    return _orders_for(signal, target, plan, market.price)
+    return _orders_for(signal, target, plan, market)
 
 
 def _market(
@@ -343,12 +350,17 @@ def _result(signal: Signal, target: Target, status: str, reason: str, plan: dict
     )
 
 
-def _orders_for(signal: Signal, target: Target, plan: Plan, reference_price):
+def _orders_for(signal: Signal, target: Target, plan: Plan, market: Market):
+    # The one place plans become Order rows: a value the columns cannot hold ends the
+    # account's result with its reason here, not the whole signal with a storage error.
+    problem = plan_bounds_problem(legs=plan.legs, price=market.price, position=market.position)
+    if problem is not None:
+        return [], _result(signal, target, SignalResult.Status.FAILED, problem)
     approval = not target.settings.auto_submit
     expires = timezone.now() + timedelta(seconds=target.settings.approval_timeout_seconds)
     orders = [Order(**_order_fields(signal, target, leg, approval, expires)) for leg in plan.legs]
     status = SignalResult.Status.PENDING_APPROVAL if approval else SignalResult.Status.ORDERED
-    plan_json = _plan_json(plan, reference_price)
+    plan_json = _plan_json(plan, market.price)
     return orders, _result(signal, target, status, _describe(plan), plan=plan_json)
 
 

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from brokers.adapters.base import BracketSpec, NoPriceAvailable
 from brokers.quantity import quantity_round
+from signals.bounds import exceeds
 from signals.intent import ExitRule, SignalIntent
 
 ZERO = Decimal("0")
@@ -157,6 +158,10 @@ def decide(
 
 
 def _round(quantity: Decimal, market: Market, fractional: bool) -> Decimal:
+    # Sizing can compute more than a column holds ($1e11 at $1e-8); rounding it to the
+    # step could even need more digits than Decimal keeps. Say so as the account's reason.
+    if problem := exceeds(quantity, field="quantity", what="order quantity"):
+        raise PlanError(problem)
     return quantity_round(
         quantity=quantity,
         asset_class=market.asset_class,
@@ -233,7 +238,12 @@ def needs_equity(*, intent: SignalIntent, settings) -> bool:
     return method == "percent_of_equity"
 
 
-def price_round(price: Decimal, asset_class: str) -> Decimal:
+def price_round(
+    price: Decimal, asset_class: str, *, field: str = "limit_price", what: str = "price"
+) -> Decimal:
+    # A price computed from valid inputs (a 1e6 % take profit) can be beyond its column.
+    if problem := exceeds(price, field=field, what=what):
+        raise PlanError(problem)
     # Brokers refuse sub-penny prices on stocks of $1 and above (Alpaca, Reg NMS 612).
     if asset_class == "stock":
         unit = Decimal("0.01") if price >= 1 else Decimal("0.0001")
@@ -304,10 +314,20 @@ def bracket_for(
     if stop_loss is not None:
         spec.update(_stop_loss_spec(stop_loss, long, base))
     rounded = {
-        k: price_round(v, asset_class) if k.endswith("price") and v is not None else v
+        k: price_round(v, asset_class, field=_BRACKET_PRICES[k][0], what=_BRACKET_PRICES[k][1])
+        if k in _BRACKET_PRICES and v is not None
+        else v
         for k, v in spec.items()
     }
     return BracketSpec(**rounded)
+
+
+# A bracket's prices: the column each ends up in (signals.bounds) and its name in a reason.
+_BRACKET_PRICES = {
+    "take_profit_limit_price": ("take_profit.price", "take profit price"),
+    "stop_loss_stop_price": ("stop_loss.price", "stop loss price"),
+    "stop_loss_limit_price": ("stop_loss.limit_price", "stop loss limit price"),
+}
 
 
 def _stop_loss_spec(rule: ExitRule, long: bool, base) -> dict:
@@ -333,10 +353,12 @@ def _order_prices(
             ref = _needs_price(market.price, intent.ticker)
             offset = settings.limit_price_offset
             limit = ref + offset if side == "buy" else ref - offset
-        prices["limit_price"] = price_round(limit, market.asset_class)
+        prices["limit_price"] = price_round(limit, market.asset_class, what="limit price")
     if order_type in ("stop", "stop_limit"):
         stop = intent.stop_price or _needs_price(market.price, intent.ticker)
-        prices["stop_price"] = price_round(stop, market.asset_class)
+        prices["stop_price"] = price_round(
+            stop, market.asset_class, field="stop_price", what="stop price"
+        )
     if order_type == "trailing_stop":
         if intent.trail_amount is None and intent.trail_percent is None:
             raise PlanError("a trailing stop order needs trailAmount or trailPercent")
@@ -450,3 +472,31 @@ def plan_signal(*, intent: SignalIntent, settings, market: Market) -> Plan:
     if not legs:
         return Plan(ignored="; ".join(notes) or "nothing to do", notes=tuple(notes))
     return Plan(legs=tuple(legs), notes=tuple(notes))
+
+
+def plan_bounds_problem(*, legs, price: Decimal | None, position: Decimal) -> str | None:
+    """Why ``legs`` cannot become Order rows as they are, or None: a value beyond its
+    column (signals.bounds), the order's value (quantity x price) beyond what an account's
+    cash holds, or an entry that takes the position beyond what a position holds."""
+    for leg in legs:
+        numbers = [
+            (leg.quantity, "quantity", "order quantity"),
+            (leg.limit_price, "limit_price", "limit price"),
+            (leg.stop_price, "stop_price", "stop price"),
+            (leg.trail_amount, "trail_amount", "trail amount"),
+            (leg.trail_percent, "trail_percent", "trail percent"),
+        ]
+        if leg.bracket is not None:
+            numbers += [
+                (getattr(leg.bracket, name), column, what)
+                for name, (column, what) in _BRACKET_PRICES.items()
+            ]
+        at = leg.limit_price or leg.stop_price or price
+        if at is not None:
+            numbers.append((leg.quantity * at, "notional", "order value"))
+        if leg.leg == "entry":
+            numbers.append((abs(position) + leg.quantity, "quantity", "position"))
+        for value, column, what in numbers:
+            if value is not None and (problem := exceeds(value, field=column, what=what)):
+                return problem
+    return None
