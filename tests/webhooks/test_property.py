@@ -1,13 +1,14 @@
-"""Whatever is thrown at a known webhook: never a 5xx, always the dialect's envelope, and
-exactly one signal log row per request."""
-
-import json
+"""Whatever is thrown at a known webhook: never a 5xx, always the dialect's envelope,
+exactly one signal log row per request, and every accepted signal ends COMPLETED or with
+an ordinary trading reason (never a storage error)."""
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from signals.models import Signal
+from tests import hostile
+from tests.factories import SubscriptionFactory
 from tests.webhooks.conftest import assert_schema
 
 pytestmark = pytest.mark.django_db
@@ -44,18 +45,7 @@ PLAUSIBLE = st.sampled_from(
     ["AMD", "buy", "sell", "exit", "long", "flat", "5", "-1", "1e400", "", " ", "NaN"]
     + ["stop", "trailing_stop", "day", "+6 months", "2024-05-06", "\x00", "\ud800"]
 )
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-    | PLAUSIBLE,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+JSON_VALUES = PLAUSIBLE | hostile.JSON_VALUES
 LEGS = st.fixed_dictionaries(
     {},
     optional=dict.fromkeys(
@@ -78,16 +68,39 @@ BODIES = st.fixed_dictionaries(
         for name in FIELDS[2:]
     },
 )
-
-
-def _encode(body) -> bytes:
-    return json.dumps(body).encode("utf-8", "surrogatepass")
+ACTIONS = ["buy", "sell", "exit", "add", "cancel"]
+NUMERIC = ["price", "signalPrice", "quantity", "limitPrice", "stopPrice", "trailAmount"]
+NUMERIC += ["trailPercent", "strikePrice"]
+NUMERIC_LEGS = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(
+        ["percent", "amount", "stopPrice", "limitPrice", "trailAmount", "trailPercent"],
+        hostile.NUMBERS,
+    ),
+)
+# Bodies that pass the ticker and action checks, so the numbers are what is tried (and
+# some are accepted, then processed).
+NEARLY_VALID = st.fixed_dictionaries(
+    {"ticker": st.sampled_from(["AMD", "TSLA", "AAPL"]), "action": st.sampled_from(ACTIONS)},
+    optional={
+        **dict.fromkeys(NUMERIC, hostile.NUMBERS),
+        "quantityType": st.sampled_from(["fixed_quantity", "dollar_amount", "percent_of_equity"]),
+        "orderType": st.sampled_from(["market", "limit", "stop", "stop_limit"]),
+        "takeProfit": NUMERIC_LEGS,
+        "stopLoss": NUMERIC_LEGS,
+        "extras": st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=3),
+        "comment": hostile.UNSAFE_TEXT | hostile.LONG_TEXT,
+    },
+)
+_encode = hostile.encode
 
 
 PAYLOADS = (
     st.binary(max_size=300)
     | JSON_VALUES.map(_encode)
     | BODIES.map(_encode)
+    | NEARLY_VALID.map(_encode)
+    | NEARLY_VALID.map(_encode)
     | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))
 )
 CONTENT_TYPES = st.sampled_from(
@@ -117,22 +130,32 @@ def test_never_a_5xx_always_the_envelope(make_webhook, client, body, content_typ
     else:
         response = getattr(client, method)(path, data=body, content_type=content_type, **kwargs)
     assert response.status_code in (200, 400, 429)
+    event(f"HTTP {response.status_code}")  # --hypothesis-show-statistics: how many got in
     answer = assert_schema(response)
     assert answer["success"] is (response.status_code == 200)
     if not answer["success"]:
         assert answer["messageCode"] and answer["message"] and answer["logId"]
     assert Signal.objects.filter(webhook=hook).count() == before + 1
+    if answer["success"] and _RUNS.setdefault(id(make_webhook), [0])[0] < MAX_RUNS:
+        _RUNS[id(make_webhook)][0] += 1
+        hostile.assert_ends_ordinarily(answer["id"])
 
 
+# Processing an accepted signal costs far more than answering it: a bounded number per run.
+MAX_RUNS = 40
 _HOOKS: dict = {}
+_RUNS: dict = {}
 
 
 def _hook(make_webhook):
-    # One webhook per test run (the fixture is function scoped; examples share it).
+    # One webhook per test run (the fixture is function scoped; examples share it), with an
+    # account subscribed so that an accepted signal is planned and placed.
     key = id(make_webhook)
     if key not in _HOOKS:
         _HOOKS.clear()
+        _RUNS.clear()
         _HOOKS[key] = make_webhook(duplicate_window_seconds=0)
+        SubscriptionFactory(strategy=_HOOKS[key][0].strategy)
     return _HOOKS[key]
 
 
