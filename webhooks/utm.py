@@ -106,9 +106,8 @@ def positive_decimal(value: Any, label: str, fail, *, field: str) -> Decimal | N
     0.2, from most senders); booleans, NaN and values beyond the column refused."""
     limit = bound(field)
     if isinstance(value, NonFinite):  # 1e400: a number, just not one anything can hold
-        fail(label, f"{label} must be less than {limit.limit:f}")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        value = value.text
+    elif isinstance(value, bool) or not isinstance(value, int | float | str):
         fail(label, f"{label} must be a number")
         return None
     try:
@@ -116,11 +115,14 @@ def positive_decimal(value: Any, label: str, fail, *, field: str) -> Decimal | N
     except InvalidOperation:
         fail(label, f"{label} must be a number")
         return None
-    if number.is_finite() and not limit.fits(number):
+    if not number.is_finite() or number <= 0:
+        fail(label, f"{label} must be greater than 0")
+        return None
+    if not limit.fits(number):
         fail(label, f"{label} must be less than {limit.limit:f}")
         return None
-    number = limit.rounded(number) if number.is_finite() else None
-    if number is None or number <= 0:
+    number = limit.rounded(number)
+    if number is None or number <= 0:  # 0.000000001 rounds to 0 at 8 decimals
         fail(label, f"{label} must be greater than 0")
         return None
     number = number.normalize()  # 450.30000000 -> 450.3, but 100 -> 1E+2 ...

@@ -52,6 +52,9 @@ def test_numbers_beyond_float_range_are_the_fields_error(
 ):
     raw = _raw(paper_account, tail.format(literal))
     data, signal = _rejected(post(raw_key, None, raw=raw), field)
+    message = next(d["message"] for d in data["details"] if d["field"] == field)
+    bound = "greater than 0" if literal.startswith("-") else "less than 1000000000000"
+    assert message == f"{field} must be {bound}"
     assert literal in signal.raw_body
 
 
