@@ -125,10 +125,15 @@ def _walk(value: Any, path: str = ""):
 
 def _check_text(value: Any) -> None:
     for path, node in _walk(value):
-        if isinstance(node, str) and _UNSAFE_TEXT.search(node):
-            raise UnsafeText(
-                "Text may not contain NUL characters or unpaired surrogates.", path=path
-            )
+        if isinstance(node, str):
+            check_text(node, path=path)
+
+
+def check_text(text: str, *, path: str) -> None:
+    """The same rule for text that arrives outside JSON (a header such as Idempotency-Key):
+    raise UnsafeText naming ``path`` if ``text`` holds NUL or an unpaired surrogate."""
+    if _UNSAFE_TEXT.search(text):
+        raise UnsafeText("Text may not contain NUL characters or unpaired surrogates.", path=path)
 
 
 def check_text(value: Any) -> None:

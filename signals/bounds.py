@@ -52,16 +52,16 @@ FIELDS = {
     "stop_price": Bound.of(Order, "stop_price"),
     "trail_amount": Bound.of(Order, "trail_amount"),
     "trail_percent": Bound.of(Order, "trail_percent"),
-    "take_profit.price": Bound.of(Order, "limit_price"),
-    "take_profit.percent": Bound.of(Subscription, "take_profit_value"),
-    "take_profit.amount": Bound.of(Subscription, "take_profit_value"),
-    "stop_loss.price": Bound.of(Order, "stop_price"),
-    "stop_loss.limit_price": Bound.of(Order, "limit_price"),
-    "stop_loss.percent": Bound.of(Subscription, "stop_loss_value"),
-    "stop_loss.amount": Bound.of(Subscription, "stop_loss_value"),
-    "stop_loss.trail_amount": Bound.of(Order, "trail_amount"),
-    "stop_loss.trail_percent": Bound.of(Order, "trail_percent"),
 }
+for _rule, _price in (("take_profit", "limit_price"), ("stop_loss", "stop_price")):
+    FIELDS |= {
+        f"{_rule}.price": Bound.of(Order, _price),
+        f"{_rule}.limit_price": Bound.of(Order, "limit_price"),
+        f"{_rule}.percent": Bound.of(Subscription, f"{_rule}_value"),
+        f"{_rule}.amount": Bound.of(Subscription, f"{_rule}_value"),
+        f"{_rule}.trail_amount": Bound.of(Order, "trail_amount"),
+        f"{_rule}.trail_percent": Bound.of(Order, "trail_percent"),
+    }
 # An order's value (quantity x price) moves an account's cash.
 NOTIONAL = Bound.of(BrokerAccount, "cash")
 # Numbers kept only in a signal's payload (options fields): the strictest column's bound,

@@ -17,6 +17,7 @@ from accounts.auth import api_key_from_request
 from accounts.models import ApiKey
 from accounts.services import api_key_authenticate
 from brokers.models import BrokerAccount
+from config.safejson import check_text
 from signals.models import Signal
 from signals.services import body_digest, signal_accept, signal_log
 from strategies.models import Strategy
@@ -125,6 +126,10 @@ def _idempotency_key(request, body) -> str | None:
     headers); None when neither is usable (a bad clientSignalId is reported by the parser)."""
     header = request.META.get(IDEMPOTENCY_HEADER)
     if header is not None:
+        try:  # production servers refuse NUL in headers; other callers may not
+            check_text(header, path="Idempotency-Key")
+        except JsonRejected as refused:
+            raise E.validation_error([{"field": refused.path, "message": refused.message}])
         header = header.strip()
         if not header or len(header) > CLIENT_ID_MAX:
             message = f"Idempotency-Key must be 1-{CLIENT_ID_MAX} characters"

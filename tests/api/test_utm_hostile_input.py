@@ -119,6 +119,13 @@ def test_a_refused_client_signal_id_is_not_an_idempotency_key(raw_key, paper_acc
     assert Signal.objects.filter(status=Signal.Status.REJECTED).count() == 2
 
 
+@pytest.mark.parametrize("header", ["a\x00b", "\ud800"])
+def test_an_idempotency_key_header_with_unsafe_text_is_refused(raw_key, paper_account, header):
+    response = post(raw_key, body_for(paper_account), HTTP_IDEMPOTENCY_KEY=header)
+    _rejected(response, "Idempotency-Key")
+    assert Signal.objects.get().idempotency_key is None
+
+
 @pytest.mark.parametrize("method", ["options", "head", "get", "delete"])
 def test_methods_other_than_post_are_405_in_the_envelope(raw_key, method):
     response = getattr(APIClient(), method)(INGEST, HTTP_X_API_KEY=raw_key)
