@@ -145,10 +145,25 @@ def check_text(value: Any) -> None:
 def non_finite_path(value: Any, path: str = "") -> str | None:
     """The path of the first number beyond float range in ``value`` (a NonFinite from
     ``loads``, or a float inf/nan from elsewhere), or None if there is none."""
+    if not _has_non_finite(value):
+        return None  # the common case, without building a path for every node
     for here, node in _walk(value, path):
         if isinstance(node, NonFinite) or (isinstance(node, float) and not math.isfinite(node)):
             return here
     return None
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, NonFinite) or (isinstance(node, float) and not math.isfinite(node)):
+            return True
+    return False
 
 
 def storable(value: Any) -> Any:

@@ -37,9 +37,10 @@ class Bound:
         """``value`` rounded to the column's decimals, or None when it does not fit."""
         if not self.fits(value):
             return None  # checked first: quantize refuses results beyond 28 digits
-        if value.as_tuple().exponent < -self.places:
-            value = value.quantize(Decimal(1).scaleb(-self.places))
-        return value if self.fits(value) else None
+        if value.as_tuple().exponent >= -self.places:
+            return value
+        value = value.quantize(Decimal(1).scaleb(-self.places))
+        return value if abs(value) < self.limit else None  # 999...9.999999999 rounds up
 
 
 # The intent's numbers (signals.intent), each by the column it ends up in. Exit-rule

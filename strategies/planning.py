@@ -494,7 +494,8 @@ def plan_bounds_problem(*, legs, price: Decimal | None, position: Decimal) -> st
         at = leg.limit_price or leg.stop_price or price
         if at is not None:
             numbers.append((leg.quantity * at, "notional", "order value"))
-        if leg.leg == "entry":
+        if leg.leg == "entry" and position and (leg.side == "buy") == (position > 0):
+            # Adding to the open side; a reversal's exit leg closes the old side first.
             numbers.append((abs(position) + leg.quantity, "quantity", "position"))
         for value, column, what in numbers:
             if value is not None and (problem := exceeds(value, field=column, what=what)):

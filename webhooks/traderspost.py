@@ -296,33 +296,40 @@ def _parse_quantity_type(data: dict, out: dict, fields: dict) -> None:
     out["quantityType"] = fields["quantity_type"] = quantity_type
 
 
-# A leg's fields by the intent name of their column (signals.bounds).
-_LEG_FIELDS = {
-    "take-profit": {"limitPrice": "take_profit.price"},
-    "stop-loss": {"stopPrice": "stop_loss.price", "limitPrice": "stop_loss.limit_price"},
-}
-
-
-def _leg_numbers(leg: dict, prefix: str, names: tuple[str, ...]) -> dict[str, Decimal]:
-    values = {}
+def _leg_fields(prefix: str, names: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """A leg's numeric fields -> (the intent name of their column in signals.bounds, their
+    messageCode): trailAmount -> stop_loss.trail_amount, invalid-stop-loss-trail-amount."""
     rule = prefix.replace("-", "_")
+    out = {}
     for name in names:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        column = {"stopPrice": "price", "limitPrice": "price" if rule == "take_profit" else snake}
+        out[name] = (
+            f"{rule}.{column.get(name, snake)}",
+            f"invalid-{prefix}-{snake.replace('_', '-')}",
+        )
+    return out
+
+
+def _leg_numbers(leg: dict, fields: dict[str, tuple[str, str]]) -> dict[str, Decimal]:
+    values = {}
+    for name, (field, code) in fields.items():
         if leg.get(name) is None:
             continue
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-        field = _LEG_FIELDS[prefix].get(name, f"{rule}.{snake}")
         number = to_positive(leg[name], field=field)
         if number is None:
-            code = f"invalid-{prefix}-{snake.replace('_', '-')}"
             raise number_rejected(code, leg[name], field=field)
         values[name] = number
     return values
 
 
+_TAKE_PROFIT_NUMBERS = _leg_fields("take-profit", ("limitPrice", "percent", "amount"))
+
+
 def _take_profit(leg: Any) -> tuple[dict, ExitRule]:
     if not isinstance(leg, dict):
         raise WebhookRejected("invalid-take-profit-value-required")
-    values = _leg_numbers(leg, "take-profit", ("limitPrice", "percent", "amount"))
+    values = _leg_numbers(leg, _TAKE_PROFIT_NUMBERS)
     if "amount" in values and "percent" in values:
         raise WebhookRejected("invalid-take-profit-amount-and-percent")
     if "limitPrice" in values and len(values) > 1:
@@ -335,7 +342,9 @@ def _take_profit(leg: Any) -> tuple[dict, ExitRule]:
     return {k: echo_number(v) for k, v in values.items()}, rule
 
 
-_STOP_LOSS_NUMBERS = ("percent", "amount", "stopPrice", "limitPrice", "trailAmount", "trailPercent")
+_STOP_LOSS_NUMBERS = _leg_fields(
+    "stop-loss", ("percent", "amount", "stopPrice", "limitPrice", "trailAmount", "trailPercent")
+)
 
 
 def _stop_loss(leg: Any) -> tuple[dict, ExitRule]:
@@ -344,7 +353,7 @@ def _stop_loss(leg: Any) -> tuple[dict, ExitRule]:
     stop_type = None
     if leg.get("type") is not None:
         stop_type = _enum(leg["type"], STOP_LOSS_TYPES, "invalid-stop-loss-type")
-    values = _leg_numbers(leg, "stop-loss", _STOP_LOSS_NUMBERS)
+    values = _leg_numbers(leg, _STOP_LOSS_NUMBERS)
     _stop_loss_combination(stop_type, values)
     rule = ExitRule(
         percent=values.get("percent"),

@@ -10,6 +10,7 @@ from brokers.models import Order
 from signals.intent import ExitRule
 from signals.models import Signal, SignalResult
 from signals.tasks import process_signal
+from strategies.planning import PlannedLeg, plan_bounds_problem
 from tests.factories import InstrumentFactory, SubscriptionFactory
 from tests.signals.factories import signal_for
 
@@ -79,3 +80,21 @@ def test_computed_values_beyond_the_columns_end_with_a_trading_reason(
     assert signal.status == Signal.Status.FAILED and reason in signal.error
     assert "Internal error" not in signal.error and "overflow" not in signal.error
     assert not Order.objects.filter(signal=signal).exists()
+
+
+def _leg(side: str, quantity: str, leg: str = "entry") -> PlannedLeg:
+    return PlannedLeg(leg=leg, side=side, quantity=D(quantity))
+
+
+@pytest.mark.parametrize(
+    ("legs", "position", "problem"),
+    [
+        ([_leg("buy", "6e11")], D("6e11"), "position 1.2e+12 " + QUANTITY),
+        ([_leg("sell", "6e11")], D("-6e11"), "position 1.2e+12 " + QUANTITY),
+        ([_leg("buy", "6e11", "exit"), _leg("buy", "6e11")], D("-6e11"), None),  # a reversal
+        ([_leg("buy", "6e11")], D("0"), None),
+    ],
+)
+def test_an_entry_may_not_take_the_position_past_its_column(legs, position, problem):
+    found = plan_bounds_problem(legs=legs, price=None, position=position)
+    assert (found and found.split(" (")[0]) == problem
