@@ -64,11 +64,15 @@ INGEST_DESCRIPTION = (
     "return the first answer (same signalId) and never place a second order."
 )
 INGEST_ERRORS = {
-    400: "VALIDATION_ERROR: bad JSON, body over the size limit, or bad fields (all listed).",
+    400: (
+        "VALIDATION_ERROR: bad JSON (also: nested deeper than 32 levels, NUL or a lone "
+        "surrogate in any text), body over the size limit, or bad fields (all listed; "
+        "every number within what its column holds: below 10^12 today, 8 decimals kept)."
+    ),
     401: "INVALID_API_KEY: the key is missing, unknown or revoked.",
     403: "INVALID_API_KEY (the key lacks the signals:write scope) or ORGANIZATION_SUSPENDED.",
     404: "ACCOUNT_NOT_FOUND: no account with this id in the key's organization.",
-    405: "METHOD_NOT_ALLOWED: only POST.",
+    405: "METHOD_NOT_ALLOWED: only POST (OPTIONS too is answered 405, Allow: POST).",
     409: "MODE_MISMATCH: a paper key for a live account, or the reverse.",
     429: "RATE_LIMIT_EXCEEDED: over the key's per-minute limit; see Retry-After.",
 }
