@@ -87,7 +87,7 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     # NUL and surrogates can only arrive as \u escapes (a raw control character or an
     # encoded surrogate is already a decode error), so most bodies skip the walk.
     if "\\u" in text:
-        _check_text(value)
+        check_text(value)
     return value
 
 
@@ -123,23 +123,15 @@ def _walk(value: Any, path: str = ""):
             stack.extend((f"{here}[{i}]", child) for i, child in enumerate(node))
 
 
-def _check_text(value: Any) -> None:
-    for path, node in _walk(value):
-        if isinstance(node, str):
-            check_text(node, path=path)
-
-
-def check_text(text: str, *, path: str) -> None:
-    """The same rule for text that arrives outside JSON (a header such as Idempotency-Key):
-    raise UnsafeText naming ``path`` if ``text`` holds NUL or an unpaired surrogate."""
-    if _UNSAFE_TEXT.search(text):
-        raise UnsafeText("Text may not contain NUL characters or unpaired surrogates.", path=path)
-
-
-def check_text(value: Any) -> None:
-    """Raise UnsafeText if a string anywhere in ``value`` (keys too) holds NUL or an unpaired
-    surrogate: the same rule for text that did not come as JSON (query strings)."""
-    _check_text(value)
+def check_text(value: Any, *, path: str = "") -> None:
+    """Raise UnsafeText naming where, if a string anywhere in ``value`` (keys too) holds
+    NUL or an unpaired surrogate. ``loads`` applies it to JSON; text that arrives another
+    way (a query string, an Idempotency-Key header) is held to the same rule with it."""
+    for here, node in _walk(value, path):
+        if isinstance(node, str) and _UNSAFE_TEXT.search(node):
+            raise UnsafeText(
+                "Text may not contain NUL characters or unpaired surrogates.", path=here
+            )
 
 
 def non_finite_path(value: Any, path: str = "") -> str | None:
