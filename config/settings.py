@@ -205,6 +205,10 @@ CELERY_TIMEZONE = "UTC"
 # accepted signal still PENDING after SIGNAL_SWEEP_PENDING_SECONDS (its task was never
 # enqueued: Redis was down) is enqueued again by the sweep.
 SIGNAL_MAX_ATTEMPTS = env.int("SIGNAL_MAX_ATTEMPTS", default=5)
+# process_signal's retries on a transient fault of any kind (signals.faults: a broker's
+# 429/5xx, a lost database session, a deadlock, Redis out of reach), backoff 2 s doubling
+# to 60 s with jitter. Past it the signal stays PENDING/PROCESSING for the sweep.
+SIGNAL_RETRY_LIMIT = env.int("SIGNAL_RETRY_LIMIT", default=10)
 SIGNAL_SWEEP_PENDING_SECONDS = env.int("SIGNAL_SWEEP_PENDING_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE: dict = {
     "signals-sweep-pending": {"task": "signals.sweep_pending", "schedule": 15.0},

@@ -73,13 +73,22 @@ def fanout_submit(run, batches: list, submit_batch) -> None:
     signal = run.signal
     for index, batch in enumerate(batches[1:], start=1):
         account_ids = [str(account_id) for account_id, _ in batch]
-        submit_batch_task.delay(str(signal.pk), signal.attempts, index, account_ids)
+        try:
+            submit_batch_task.delay(str(signal.pk), signal.attempts, index, account_ids)
+        except Exception as exc:  # Redis out of reach: an offer, not a need; we do it
+            logger.warning("fan-out batches not offered (%s)", exc.__class__.__name__)
+            break
     others = []
     for index, batch in enumerate(batches):
-        if _claim(signal.pk, signal.attempts, index):
-            submit_batch(run, batch)
-        else:
+        if not _claim(signal.pk, signal.attempts, index):
             others.append((index, batch))
+            continue
+        try:
+            submit_batch(run, batch)
+        finally:
+            # Done even when a fault stopped it: a retry of this attempt (an interrupted
+            # attempt keeps its number) must not wait for it, and resubmits what is new.
+            _mark_done(signal.pk, signal.attempts, index)
     _wait(signal, others)
     _reload(run, [account_id for _, batch in others for account_id, _ in batch])
     leftover = _still_new(run, others)

@@ -31,6 +31,7 @@ from brokers.adapters.base import BrokerAdapter, BrokerError, TransientBrokerErr
 from brokers.models import BrokerAccount, Order
 from brokers.services import account_cancel_open_orders, order_apply_update
 from config import compiled
+from signals.faults import Interrupted, database_reset, is_transient
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
@@ -77,9 +78,14 @@ def client_order_id_for(*, signal_id, target_key: str, leg: str) -> str:
 # -- entry point -------------------------------------------------------------------------
 
 
-def signal_process(*, signal_id) -> None:
+def signal_process(*, signal_id, refund: tuple | None = None) -> None:
     """Process ``signal_id`` and, first, every earlier unfinished signal of its lane.
-    Raises TransientBrokerError when a broker asked us to come back later."""
+    Raises TransientBrokerError when a broker asked us to come back later, Interrupted
+    (or the fault itself, before any signal was claimed) on an infrastructure fault: the
+    caller retries, nothing was ended. ``refund``: (signal id, attempt) an earlier try
+    could not give back (signals.faults.Interrupted)."""
+    if refund is not None:
+        _refund(*refund)
     with signal_lane(signal_id=signal_id) as lane:
         if lane is None:
             return
@@ -124,6 +130,9 @@ def _claim(signal: Signal) -> bool:
 
 def signal_run(*, signal: Signal) -> None:
     """One signal, inside its lane."""
+    # Read with the lane lock held: PROCESSING means an earlier run died or was interrupted
+    # (its attempt given back to the count), so what it left must be picked up.
+    resumed = signal.status == Signal.Status.PROCESSING
     if not _claim(signal):
         return
     if signal.attempts > max_attempts():
@@ -136,7 +145,7 @@ def signal_run(*, signal: Signal) -> None:
         )
         return
     try:
-        run = _run_start(signal)
+        run = _run_start(signal, resumed=resumed)
         _record_price(run)
         _plan_all(run)
         _submit_all(run)
@@ -149,17 +158,46 @@ def signal_run(*, signal: Signal) -> None:
     except TransientBrokerError:
         raise
     except Exception as exc:
+        if is_transient(exc):
+            # The database or Redis, not the signal: nothing is ended, and the orders
+            # already planned are resubmitted by client order id when the task retries.
+            raise _interrupted(signal, exc) from exc
         logger.exception("signal %s failed", signal.pk)
         _signal_fail(signal, f"Internal error: {exc.__class__.__name__}: {exc}")
 
 
-def _run_start(signal: Signal) -> Run:
+def _interrupted(signal: Signal, exc: Exception) -> Interrupted:
+    """Give the attempt back to the signal's count on a new session: SIGNAL_MAX_ATTEMPTS
+    bounds attempts that died (the claim cannot tell those from a retry otherwise). If the
+    database is still out of reach, the retried task gives it back (``refund``)."""
+    logger.warning("signal %s interrupted by %s; retrying", signal.pk, exc.__class__.__name__)
+    database_reset()
+    try:
+        _refund(signal.pk, signal.attempts)
+    except Exception as again:
+        if not is_transient(again):
+            raise
+        database_reset()
+        return Interrupted(signal_id=signal.pk, attempt=signal.attempts, refunded=False)
+    return Interrupted(signal_id=signal.pk, attempt=signal.attempts, refunded=True)
+
+
+def _refund(signal_id, attempt: int) -> None:
+    # Conditional: if another task has claimed the signal since, its count stands.
+    compiled.update(
+        Signal,
+        where={"pk": signal_id, "status": Signal.Status.PROCESSING, "attempts": attempt},
+        attempts=attempt - 1,
+    )
+
+
+def _run_start(signal: Signal, *, resumed: bool) -> Run:
     run = Run(
         signal=signal,
         intent=SignalIntent.from_json(signal.intent or {}),
         targets=signal_targets(signal=signal),
     )
-    if signal.attempts > 1:  # a rerun: pick up what the earlier attempts left
+    if resumed or signal.attempts > 1:  # a rerun: pick up what the earlier attempts left
         for order in Order.objects.filter(signal=signal, parent__isnull=True).order_by(
             "created_at"
         ):
@@ -283,6 +321,8 @@ def target_plan(*, run: Run, target: Target, instrument, positions=None):
     except (BrokerError, PlanError) as exc:
         return [], _result(signal, target, SignalResult.Status.FAILED, str(exc))
     except Exception as exc:  # one account's surprise must not fail the others
+        if is_transient(exc):  # a lost session is not the account's: retry the signal
+            raise
         logger.exception("planning signal %s for account %s failed", signal.pk, account.pk)
         reason = f"Internal error: {exc.__class__.__name__}: {exc}"
         return [], _result(signal, target, SignalResult.Status.FAILED, reason)
