@@ -3,8 +3,8 @@
 - POST /trading/webhook/{uuid}/{password}, the TradersPost dialect, is a plain Django view
   (it must answer TradingView's text/plain bodies in TradersPost's own envelope), so its
   operation comes from the reference spec kept beside this module, plus the 404 and 429
-  answers TradersPost sends but that spec leaves out.
-- Retry-After on every 429.
+  answers TradersPost sends but that spec leaves out, and our 503 (database unreachable).
+- Retry-After on every 429 and 503.
 - The error answers DRF gives on every REST operation (400 with the bad fields, 401, 403,
   404), so clients and schemathesis know every status code we can send.
 """
@@ -44,6 +44,18 @@ EXTRA_RESPONSES = {
         "description": "Over the webhook's rate limit (per minute or per hour); see Retry-After.",
         "content": {
             "application/json": {"schema": _message_body("too-many-requests", "Too Many Requests")}
+        },
+    },
+    "503": {
+        "description": "The database stayed out of reach; nothing was logged: send the signal "
+        "again after Retry-After.",
+        "content": {
+            "application/json": {
+                "schema": _message_body(
+                    "service-unavailable",
+                    "The service is temporarily unavailable; send the signal again.",
+                )
+            }
         },
     },
 }
@@ -166,9 +178,10 @@ def body_rules(*, result: dict) -> dict:
 def retry_after_headers(*, result: dict) -> dict:
     for path in result.get("paths", {}).values():
         for operation in path.values():
-            answer = operation.get("responses", {}).get("429")
-            if answer is not None and "$ref" not in answer:
-                answer.setdefault("headers", {}).update(RETRY_AFTER)
+            for code in ("429", "503"):
+                answer = operation.get("responses", {}).get(code)
+                if answer is not None and "$ref" not in answer:
+                    answer.setdefault("headers", {}).update(RETRY_AFTER)
     return result
 
 

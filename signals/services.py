@@ -74,7 +74,13 @@ def _bounded(fields: dict) -> dict:
 
 
 def signal_log(
-    *, organization, dialect: str, status: str, raw_body: bytes = b"", **fields
+    *,
+    organization,
+    dialect: str,
+    status: str,
+    raw_body: bytes = b"",
+    retried: bool = False,
+    **fields,
 ) -> Signal:
     """Write one signal log row (one INSERT) for a request that reached a known webhook or
     API key, accepted or rejected, and return it; its ``log_id`` goes in the answer.
@@ -83,7 +89,16 @@ def signal_log(
     content_type, body_hash, payload, intent, ticker, action, message_code, message,
     duplicate_of_id, idempotency_key, id. Text is bounded and cleaned so no input can
     make the insert fail.
+
+    ``retried``: a second try of the same request (its ``id`` chosen once per request),
+    after a lost database session. The first try's INSERT may have committed with only
+    its answer lost, so the row is looked up first and returned if it is there: one
+    request, one row.
     """
+    if retried and fields.get("id") is not None:
+        landed = Signal.objects.filter(pk=fields["id"]).first()
+        if landed is not None:
+            return landed
     text = clean_text(raw_body[:RAW_BODY_MAX_CHARS].decode("utf-8", "replace"))
     row = Signal(
         organization=organization,
@@ -113,13 +128,17 @@ def _insert(row: Signal) -> None:
     compiled.insert(row)
 
 
-def signal_accept(*, organization, dialect: str, raw_body: bytes = b"", **fields) -> Signal:
-    """Log an accepted signal (PENDING) and enqueue its processing once committed."""
+def signal_accept(
+    *, organization, dialect: str, raw_body: bytes = b"", retried: bool = False, **fields
+) -> Signal:
+    """Log an accepted signal (PENDING) and enqueue its processing once committed (again,
+    harmlessly, when a retried request finds its first try's row)."""
     row = signal_log(
         organization=organization,
         dialect=dialect,
         status=Signal.Status.PENDING,
         raw_body=raw_body,
+        retried=retried,
         **fields,
     )
     signal_enqueue(signal_id=row.id)

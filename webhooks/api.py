@@ -75,6 +75,8 @@ INGEST_ERRORS = {
     405: "METHOD_NOT_ALLOWED: only POST (OPTIONS too is answered 405, Allow: POST).",
     409: "MODE_MISMATCH: a paper key for a live account, or the reverse.",
     429: "RATE_LIMIT_EXCEEDED: over the key's per-minute limit; see Retry-After.",
+    503: "SERVICE_UNAVAILABLE: the database stayed out of reach; nothing was logged, send "
+    "the signal again after Retry-After.",
 }
 
 

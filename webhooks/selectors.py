@@ -1,6 +1,6 @@
 import uuid
 
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from config.compiled import CompiledQuery
 from signals.models import RejectedAttempts
@@ -14,27 +14,20 @@ def webhook_get_for_ingest(*, webhook_id: str) -> Webhook | None:
     This is the first query of a webhook request, and it replaces Django's health check
     (CONN_HEALTH_CHECKS: a ``SELECT 1`` round trip before the first query of every
     request, ~0.15 ms of CPU per webhook between gunicorn and PostgreSQL) for it: the
-    lookup runs straight away on the connection kept from earlier requests, and if that
-    connection turns out to be dead (PostgreSQL restarted, the session was terminated)
-    it is closed and the lookup runs once more on a new one. A read in autocommit, so
-    running it twice is harmless; a dropped connection still never costs a webhook a
-    500. Inside a transaction (tests, an atomic caller) nothing changes.
+    lookup runs straight away on the connection kept from earlier requests. If that
+    connection turns out to be dead (PostgreSQL restarted, the session was terminated),
+    the caller's retry runs the whole admission once more on a new one
+    (webhooks.services.webhook_ingest, signals.faults.retried_once), so a dropped
+    connection never costs a webhook a 500. Inside a transaction nothing changes.
     """
     try:
         pk = uuid.UUID(str(webhook_id))
     except ValueError:
         return None
     connection = connections[DEFAULT_DB_ALIAS]
-    kept = connection.connection is not None and not connection.in_atomic_block
-    if kept:
-        connection.health_check_done = True  # this request: the retry below instead
-    try:
-        return _lookup(pk)
-    except (OperationalError, InterfaceError):
-        if not kept:
-            raise
-        connection.close()
-        return _lookup(pk)
+    if connection.connection is not None and not connection.in_atomic_block:
+        connection.health_check_done = True  # this request: the admission's retry instead
+    return _lookup(pk)
 
 
 # What ingestion reads of a webhook and its organization (webhooks/services.py); the

@@ -13,6 +13,7 @@ from accounts.models import Organization
 from accounts.services import secret_digest, secret_matches
 from brokers.instruments import instrument_asset_classes
 from config.rules import Range, assign, range_errors, refuse, text_list_errors
+from signals.faults import Unavailable, retried_once
 from signals.models import RejectedAttempts, Signal
 from signals.services import (
     body_digest,
@@ -150,6 +151,15 @@ def webhook_url(*, webhook: Webhook, base_url: str | None = None, request=None) 
 TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
 TRENDSPIDER_IPS = ("3.12.143.24",)
 NOT_FOUND_BODY = {"success": False, "messageCode": "not-found", "message": MESSAGES["not-found"]}
+# The database stayed out of reach through the retry: a 5xx is what makes TradingView send
+# the alert again (up to 3 times, 5 s apart), so that is the answer, with nothing logged.
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; send the signal again."
+UNAVAILABLE_BODY = {
+    "success": False,
+    "messageCode": "service-unavailable",
+    "message": UNAVAILABLE_MESSAGE,
+}
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 @dataclass
@@ -166,39 +176,63 @@ class _Request:
     """One webhook request as it moves through the checks (what the log row needs)."""
 
     http: Any
-    webhook: Webhook
+    webhook: Webhook | None
     ip: str | None
     received_at: Any
+    # The log row's id, chosen once per request: whichever try writes the row (and makes
+    # the duplicate claim) uses it, so a retry finds its own first try instead of a copy.
+    signal_id: uuid.UUID
     authenticated: bool = False  # the URL's password is the webhook's
     raw: bytes = b""
     too_large: bool = False
     unreadable: bool = False
     data: Any = None
+    retried: bool = False
 
 
 def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
     """Run one request through the checks in their documented order (docs/webhooks.md):
     method, webhook, password, state, rate, source IP, JSON, then the body fields. Every
-    request that names a known webhook leaves exactly one Signal row."""
-    received_at = timezone.now()
-    webhook = webhook_get_for_ingest(webhook_id=webhook_id)
-    if request.method != "POST" and webhook is None:
-        return _error_answer(WebhookRejected("post-required"), log_id=None)
-    if webhook is None:
-        return Answer(404, dict(NOT_FOUND_BODY))
+    request that names a known webhook leaves exactly one Signal row.
+
+    A transient database fault anywhere in the admission (the lookup, the log INSERT)
+    runs it all once more on a new session; a second one is a 503 with Retry-After."""
     ctx = _Request(
         http=request,
-        webhook=webhook,
+        webhook=None,
         ip=client_ip(request),
-        received_at=received_at,
-        authenticated=secret_matches(password, webhook.password_digest),
+        received_at=timezone.now(),
+        signal_id=uuid.uuid4(),
     )
+    _read(ctx)  # once: a retry cannot read the request's stream again
+
+    def admission(retried: bool) -> Answer:
+        ctx.retried, ctx.data = retried, None
+        return _ingest(ctx, webhook_id, password)
+
     try:
-        ctx.raw = read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
+        return retried_once(admission, what="webhook admission")
+    except Unavailable:
+        return Answer(503, dict(UNAVAILABLE_BODY), UNAVAILABLE_RETRY_AFTER)
+
+
+def _read(ctx: _Request) -> None:
+    try:
+        ctx.raw = read_body(ctx.http, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
     except BodyTooLarge:
         ctx.too_large = True
     except BodyUnreadable:
         ctx.unreadable = True
+
+
+def _ingest(ctx: _Request, webhook_id: str, password: str) -> Answer:
+    request = ctx.http
+    webhook = ctx.webhook = webhook_get_for_ingest(webhook_id=webhook_id)
+    if request.method != "POST" and webhook is None:
+        return _error_answer(WebhookRejected("post-required"), log_id=None)
+    if webhook is None:
+        return Answer(404, dict(NOT_FOUND_BODY))
+    ctx.authenticated = secret_matches(password, webhook.password_digest)
     try:
         if request.method != "POST":
             raise WebhookRejected("post-required")
@@ -239,7 +273,7 @@ def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
             scope=str(webhook.id),
             body_hash=body_digest(ctx.raw),
             window_seconds=webhook.duplicate_window_seconds,
-            signal_id=uuid.uuid4(),
+            signal_id=ctx.signal_id,
         )
     org = webhook.organization
     facts = Facts(
@@ -252,6 +286,9 @@ def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
         claim=claim,
     )
     verdict = admit(facts)
+    first_id = verdict.first_id
+    if claim is not None and first_id == claim.signal_id:
+        first_id = None  # this request's own claim, made by a try that did not finish
     if verdict.retry_after is not None:
         raise WebhookRejected("too-many-requests", status=429, retry_after=verdict.retry_after)
     if not password_ok:
@@ -260,7 +297,7 @@ def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
         raise refused
     if later is not None:
         raise later
-    return parsed, claim, verdict.first_id
+    return parsed, claim, first_id
 
 
 def _state_refusal(webhook: Webhook) -> WebhookRejected | None:
@@ -368,7 +405,9 @@ def _log(
     fields.setdefault("payload", data or None)
     fields.setdefault("ticker", _text(data.get("ticker")))
     fields.setdefault("action", _text(data.get("action")))
+    fields.setdefault("id", ctx.signal_id)
     return signal_log(
+        retried=ctx.retried,
         organization=ctx.webhook.organization,
         dialect=Signal.Dialect.TRADERSPOST,
         status=status,

@@ -20,6 +20,7 @@ MODE_MISMATCH = "MODE_MISMATCH"
 RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
 ORGANIZATION_SUSPENDED = "ORGANIZATION_SUSPENDED"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 BROKER_ERROR = "BROKER_ERROR"  # set on the signal and its order by the pipeline
 
 ERROR_CODES = (
@@ -30,7 +31,11 @@ ERROR_CODES = (
     RATE_LIMIT_EXCEEDED,
     ORGANIZATION_SUSPENDED,
     METHOD_NOT_ALLOWED,
+    SERVICE_UNAVAILABLE,
 )
+# The database stayed out of reach through the admission's retry (nothing was logged).
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; send the signal again."
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 class UtmError(Exception):
@@ -66,6 +71,12 @@ class UtmError(Exception):
 
 def invalid_key(message: str, status: int = 401) -> UtmError:
     return UtmError(INVALID_API_KEY, status, message)
+
+
+def service_unavailable() -> UtmError:
+    return UtmError(
+        SERVICE_UNAVAILABLE, 503, UNAVAILABLE_MESSAGE, retry_after=UNAVAILABLE_RETRY_AFTER
+    )
 
 
 def validation_error(details: list[dict]) -> UtmError:

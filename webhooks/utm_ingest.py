@@ -5,10 +5,15 @@ turns into UTM's envelope.
 
 Order: key, body size, organization, scope, rate, JSON, idempotent repeat, fields,
 account, mode, strategy. Every request with a valid key is one log row.
+
+A transient database fault anywhere in it runs the whole admission once more on a new
+session (signals.faults.retried_once), with the same log row id, so a first try whose
+INSERT landed is found rather than logged twice; a second fault is a 503
+SERVICE_UNAVAILABLE with Retry-After.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,8 +23,9 @@ from accounts.models import ApiKey
 from accounts.services import api_key_authenticate
 from brokers.models import BrokerAccount
 from config.safejson import check_text
+from signals.faults import Unavailable, retried_once
 from signals.models import Signal
-from signals.services import body_digest, signal_accept, signal_log
+from signals.services import body_digest, signal_accept, signal_enqueue, signal_log
 from strategies.models import Strategy
 from webhooks import utm_errors as E
 from webhooks.ingress import (
@@ -47,16 +53,21 @@ class Ingest:
     content_type: str
     raw: bytes = b""
     body: object = None
+    read_error: E.UtmError | None = None  # the body, read once per request
+    # The log row's id, once per request, and whether this is the retry of the admission.
+    signal_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    retried: bool = False
 
     def log(self, *, status: str, **fields) -> Signal:
-        return signal_log(status=status, **self._row(fields))
+        return signal_log(status=status, retried=self.retried, **self._row(fields))
 
     def accept(self, **fields) -> Signal:
-        return signal_accept(**self._row(fields))
+        return signal_accept(retried=self.retried, **self._row(fields))
 
     def _row(self, fields: dict) -> dict:
         body = self.body if isinstance(self.body, dict) else {}
         row = {
+            "id": self.signal_id,
             "organization": self.key.organization,
             "dialect": Signal.Dialect.UTM,
             "raw_body": self.raw,
@@ -98,16 +109,16 @@ def _check_key(request, key: ApiKey) -> None:
         raise E.UtmError(E.RATE_LIMIT_EXCEEDED, 429, "Too many requests", retry_after=wait)
 
 
-def _read(request, ingest: Ingest) -> None:
+def _read(request) -> tuple[bytes, E.UtmError | None]:
+    """The raw body, or the error it is answered with (at its place in the order)."""
     try:
-        ingest.raw = read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES)
+        return read_body(request, max_bytes=settings.WEBHOOK_MAX_BODY_BYTES), None
     except BodyTooLarge:
         limit = settings.WEBHOOK_MAX_BODY_BYTES
-        raise E.validation_error([{"field": "body", "message": f"Body over {limit} bytes"}])
+        detail = [{"field": "body", "message": f"Body over {limit} bytes"}]
     except BodyUnreadable:
-        raise E.validation_error(
-            [{"field": "body", "message": "Body could not be read (broken chunked encoding)"}]
-        )
+        detail = [{"field": "body", "message": "Body could not be read (broken chunked encoding)"}]
+    return b"", E.validation_error(detail)
 
 
 def _decode(ingest: Ingest) -> None:
@@ -218,11 +229,15 @@ def _accept(ingest: Ingest, parsed: UtmSignal, account, strategy, idempotency_ke
 
 def _ingest_checked(request, ingest: Ingest):
     organization = ingest.key.organization
-    _read(request, ingest)
+    if ingest.read_error is not None:
+        raise ingest.read_error
     _check_key(request, ingest.key)
     _decode(ingest)
     idempotency_key = _idempotency_key(request, ingest.body)
     if idempotency_key and (first := _first_with_key(ingest, idempotency_key)):
+        if first.id == ingest.signal_id:  # this request's first try landed its row
+            signal_enqueue(signal_id=first.id)
+            return E.accepted_response(signal_id=first.id, log_id=first.log_id)
         return _replay(ingest, first)
     try:
         parsed = utm_parse(ingest.body)
@@ -235,21 +250,41 @@ def _ingest_checked(request, ingest: Ingest):
 
 
 def utm_ingest(request):
-    key = _authenticate(request)  # no valid key, no tenant: nothing to log against
-    ingest = Ingest(key, client_ip(request), request.META.get("CONTENT_TYPE", ""))
-    try:
-        return _ingest_checked(request, ingest)
-    except E.UtmError as err:
-        row = ingest.log(
-            status=Signal.Status.REJECTED, message_code=err.code, message=err.log_message()
-        )
-        return err.response(log_id=row.log_id)
+    raw, read_error = _read(request)  # once: a retry cannot read the stream again
+    signal_id = uuid.uuid4()
+
+    def admission(retried: bool):
+        key = _authenticate(request)  # no valid key, no tenant: nothing to log against
+        ingest = Ingest(key, client_ip(request), request.META.get("CONTENT_TYPE", ""), raw)
+        ingest.read_error, ingest.signal_id, ingest.retried = read_error, signal_id, retried
+        try:
+            return _ingest_checked(request, ingest)
+        except E.UtmError as err:
+            row = ingest.log(
+                status=Signal.Status.REJECTED, message_code=err.code, message=err.log_message()
+            )
+            return err.response(log_id=row.log_id)
+
+    return _retried(admission)
 
 
 def utm_reject_method(request):
     """Anything but POST: 405, logged like every other request with a valid key."""
-    key = _authenticate(request)
-    ingest = Ingest(key, client_ip(request), request.META.get("CONTENT_TYPE", ""))
-    err = E.UtmError(E.METHOD_NOT_ALLOWED, 405, "Use POST")
-    row = ingest.log(status=Signal.Status.REJECTED, message_code=err.code, message=err.message)
-    return err.response(log_id=row.log_id)
+    signal_id = uuid.uuid4()
+
+    def admission(retried: bool):
+        key = _authenticate(request)
+        ingest = Ingest(key, client_ip(request), request.META.get("CONTENT_TYPE", ""))
+        ingest.signal_id, ingest.retried = signal_id, retried
+        err = E.UtmError(E.METHOD_NOT_ALLOWED, 405, "Use POST")
+        row = ingest.log(status=Signal.Status.REJECTED, message_code=err.code, message=err.message)
+        return err.response(log_id=row.log_id)
+
+    return _retried(admission)
+
+
+def _retried(admission):
+    try:
+        return retried_once(admission, what="UTM admission")
+    except Unavailable:
+        return E.service_unavailable().response()

@@ -72,8 +72,10 @@ def test_api_key_security_schemes(openapi):
 
 def test_ingest_documents_the_utm_dialect(openapi):
     ingest = openapi["paths"]["/api/v1/signals/ingest"]["post"]
-    assert set(ingest["responses"]) == {"200", "400", "401", "403", "404", "405", "409", "429"}
+    codes = {"200", "400", "401", "403", "404", "405", "409", "429", "503"}
+    assert set(ingest["responses"]) == codes
     assert "Retry-After" in ingest["responses"]["429"]["headers"]
+    assert "Retry-After" in ingest["responses"]["503"]["headers"]
     body = ingest["requestBody"]["content"]["application/json"]
     request = openapi["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
     assert set(request["required"]) == {"symbol", "action", "accountId"}
@@ -86,7 +88,8 @@ def test_ingest_documents_the_utm_dialect(openapi):
 
 def test_traderspost_dialect_is_documented(openapi):
     operation = openapi["paths"]["/trading/webhook/{uuid}/{password}"]["post"]
-    assert {"200", "400", "404", "429"} <= set(operation["responses"])
+    assert {"200", "400", "404", "429", "503"} <= set(operation["responses"])
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["required"] == ["ticker", "action"]
     assert (

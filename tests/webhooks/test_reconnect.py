@@ -10,7 +10,7 @@ import urllib.request
 import uuid
 
 import pytest
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import close_old_connections, connection
 from django.test import Client
 
 from tests.servers import free_port
@@ -110,8 +110,9 @@ def test_in_process_a_terminated_session_is_replaced_once(make_webhook):
     assert connection.connection is not before  # closed and replaced
 
 
-def test_a_database_that_stays_down_is_still_an_error(make_webhook, monkeypatch):
-    # Retried once, not forever: a second failure is raised (the 500 it was before).
+def test_a_database_that_stays_down_is_a_503_not_a_retry_loop(make_webhook, monkeypatch):
+    # Retried once, not forever: a second failure is a 503 (it was a 500), which is what
+    # makes TradingView send the alert again (tests/webhooks/test_admission_faults.py).
     _, path = make_webhook()
     client = Client(raise_request_exception=True)
     assert client.post(path, "{}", content_type="text/plain").status_code == 400
@@ -121,7 +122,8 @@ def test_a_database_that_stays_down_is_still_an_error(make_webhook, monkeypatch)
         other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
     monkeypatch.setitem(connection.settings_dict, "PORT", str(free_port()))  # and stays down
     close_old_connections()
-    with pytest.raises(DatabaseError):
-        client.post(path, "{}", content_type="text/plain")
+    response = client.post(path, "{}", content_type="text/plain")
+    assert response.status_code == 503
+    assert response.json()["messageCode"] == "service-unavailable"
     monkeypatch.undo()
     connection.close()
