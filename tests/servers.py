@@ -21,10 +21,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def redis_server_start() -> tuple[int, str]:
+def redis_server_start(port: int | None = None) -> tuple[int, str]:
+    """A Redis server of our own on ``port`` (a free one by default: pass the port of one
+    stopped earlier to restart it), once it answers."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
+    port = port or free_port()
     subprocess.run(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--daemonize", "yes"],

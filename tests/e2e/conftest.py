@@ -31,30 +31,48 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         pytest.skip("end-to-end tests need REDIS_URL and DATABASE_URL (PostgreSQL)")
     queue = f"e2e-{uuid.uuid4().hex[:10]}"
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    command = [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", "2", "-Q", queue]
-    command += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info"]
-    with log.open("wb") as out:
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    worker = worker_start(redis_url=settings.REDIS_URL, queue=queue, log=log)
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = queue
     try:
-        _wait_ready(worker, log)
         yield worker
     finally:
         celery_app.conf.task_default_queue = previous
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        worker_stop(worker)
+
+
+def worker_start(*, redis_url: str, queue: str, log: Path, **env) -> subprocess.Popen:
+    """A Celery worker (prefork, 2 processes) consuming ``queue`` on ``redis_url``, against
+    the test database, once it is ready; its output in ``log``. ``env``: more settings."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": redis_url,
+        "CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        **env,
+    }
+    command = [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", "2", "-Q", queue]
+    command += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info"]
+    with log.open("ab") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(worker, log)
+    except BaseException:
+        worker_stop(worker)
+        raise
+    return worker
+
+
+def worker_stop(worker: subprocess.Popen) -> None:
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
 
 
 @pytest.fixture

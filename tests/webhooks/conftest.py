@@ -1,7 +1,9 @@
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -179,3 +181,28 @@ def production_server():
         _, errors = proc.communicate(timeout=30)
         redis.Redis.from_url(settings.REDIS_URL).delete(queue)
     assert b"Traceback" not in errors, errors.decode()[-3000:]
+
+
+@contextlib.contextmanager
+def production_server_running(*, queue: str, redis_url: str | None = None, **env):
+    """production_server's server, publishing to ``queue`` on ``redis_url`` (the test's
+    Redis by default; also its cache), ``env`` added to its environment; yields its base
+    URL. Its stderr goes to a file, not a pipe: a server logging a lot under faults must
+    never block on a full pipe. Checks on the way out that it logged no traceback."""
+    requires_production_stack()
+    with tempfile.TemporaryFile() as errors:
+        proc, base = start_production_server(
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            CELERY_QUEUE=queue,
+            REDIS_URL=redis_url or settings.REDIS_URL,
+            **env,
+        )
+        try:
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        errors.seek(0)
+        logged = errors.read()
+    assert b"Traceback" not in logged, logged.decode()[-3000:]
