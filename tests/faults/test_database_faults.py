@@ -5,7 +5,14 @@ arrival order per ticker, and none ends FAILED because of it."""
 import pytest
 
 from tests.factories import BrokerAccountFactory, StrategyFactory, SubscriptionFactory
-from tests.faults.conftest import Burst, SessionKiller, all_done, assert_processed_once, wait_for
+from tests.faults.conftest import (
+    Burst,
+    SessionKiller,
+    all_done,
+    assert_processed_once,
+    figures,
+    wait_for,
+)
 from tests.webhooks.conftest import production_server_running, webhook_path
 from webhooks.services import webhook_create
 
@@ -62,12 +69,12 @@ def test_sessions_terminated_during_a_burst_lose_and_fail_nothing(
         finally:
             killer.stop()
         wait_for(lambda: all_done(burst.accepted), timeout=90, interval=0.2)
+        with capsys.disabled():  # the figures first, whatever the assertions say
+            print(
+                f"\n[faults] sessions terminated: {burst.figures()}; sessions killed "
+                f"{killer.kills} in {killer.rounds} rounds; {figures(burst.accepted)}"
+            )
 
     assert not burst.other, burst.other[:5]
-    found = assert_processed_once(burst.accepted)
+    assert_processed_once(burst.accepted)
     assert killer.kills > 0
-    with capsys.disabled():
-        print(
-            f"\n[faults] sessions terminated: {burst.figures()}; sessions killed "
-            f"{killer.kills} in {killer.rounds} rounds; {found}"
-        )

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import worker_start, worker_stop
 from tests.factories import BrokerAccountFactory, StrategyFactory, SubscriptionFactory
-from tests.faults.conftest import Burst, assert_processed_once, rescue_until_done
+from tests.faults.conftest import Burst, assert_processed_once, figures, rescue_until_done
 from tests.servers import redis_server_start, redis_server_stop
 from tests.webhooks.conftest import production_server_running, webhook_path
 from webhooks.services import webhook_create
@@ -45,11 +45,12 @@ def test_redis_restarted_during_ingest_loses_nothing(
                 burst.send(path, body | {"extras": {"n": n}})
                 time.sleep(0.01)
             swept = rescue_until_done(burst.accepted, redis_url=url, queue=queue)
+            with capsys.disabled():  # the figures first, whatever the assertions say
+                found = figures(burst.accepted)
+                print(f"\n[faults] Redis restarted: {burst.figures()}; swept {swept}; {found}")
     finally:
         worker_stop(worker)
 
     assert not burst.other, burst.other[:5]
     assert burst.server_errors == 0  # Redis down is no reason to refuse a signal
-    found = assert_processed_once(burst.accepted)
-    with capsys.disabled():
-        print(f"\n[faults] Redis restarted: {burst.figures()}; swept {swept}; {found}")
+    assert_processed_once(burst.accepted)
