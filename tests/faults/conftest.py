@@ -66,15 +66,22 @@ class Burst:
     the way TradingView does (up to 3 more times); what came back."""
 
     base: str
-    timeout: float = 10
+    timeout: float = 5  # per request
+    budget: float = 60  # for the whole burst: past it nothing more is sent (bounded test)
     accepted: list = field(default_factory=list)  # signal ids of the 200s
     server_errors: int = 0  # 5xx answers (each one resent)
     no_answer: int = 0
     other: list = field(default_factory=list)  # anything else: (status, body)
 
+    def __post_init__(self):
+        self._deadline = time.monotonic() + self.budget
+
     def send(self, path: str, body: dict) -> None:
         data = json.dumps(body).encode()
         for _ in range(4):
+            if time.monotonic() > self._deadline:
+                self.other.append(("over budget", body))
+                return
             status, answer = self._post(path, data)
             if status == 200:
                 self.accepted.append(answer["id"])
