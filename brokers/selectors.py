@@ -2,12 +2,15 @@
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import QuerySet
 
 from accounts.models import Organization
-from brokers.models import BrokerAccount, Order, PaperPrice, Position
+from brokers.adapters import get_adapter
+from brokers.adapters.base import BrokerError
+from brokers.models import OPEN_ORDER_STATUSES, BrokerAccount, Order, PaperPrice, Position
 from config.compiled import CompiledQuery
 
 
@@ -63,3 +66,67 @@ def paper_price_get(*, organization_id, symbol: str) -> Decimal | None:
 def paper_prices_get(*, organization_id, symbols: Iterable[str]) -> dict[str, Decimal]:
     rows = PaperPrice.objects.filter(organization_id=organization_id, symbol__in=list(symbols))
     return dict(rows.values_list("symbol", "price"))
+
+
+@dataclass(frozen=True)
+class PositionView:
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    price: Decimal | None  # the last market price known, None when there is none yet
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    account: BrokerAccount
+    equity: Decimal | None
+    cash: Decimal | None
+    buying_power: Decimal | None
+    positions: list[PositionView]
+    error: str = ""  # the broker's answer when it could not be asked
+
+
+def account_overview(*, organization: Organization, account: BrokerAccount) -> AccountOverview:
+    """Equity, cash, buying power and open positions valued at the last price known (the
+    paper market's for paper accounts), as the account page shows them."""
+    rows = list(position_list(organization=organization, account=account))
+    prices = paper_prices_get(organization_id=organization.id, symbols=[p.symbol for p in rows])
+    positions = [_position_view(p, prices.get(p.symbol)) for p in rows]
+    try:
+        snapshot = get_adapter(account).get_account()
+    except BrokerError as exc:
+        return AccountOverview(account, None, None, None, positions, str(exc))
+    return AccountOverview(
+        account, snapshot.equity, snapshot.cash, snapshot.buying_power, positions
+    )
+
+
+def _position_view(position: Position, price: Decimal | None) -> PositionView:
+    value = pnl = None
+    if price is not None:
+        value = position.quantity * price
+        pnl = (price - position.average_price) * position.quantity
+    return PositionView(
+        symbol=position.symbol,
+        quantity=position.quantity,
+        average_price=position.average_price,
+        price=price,
+        market_value=value,
+        unrealized_pnl=pnl,
+        realized_pnl=position.realized_pnl,
+    )
+
+
+def order_list_open(*, organization: Organization, account: BrokerAccount) -> QuerySet[Order]:
+    return order_list(organization=organization, account=account, statuses=OPEN_ORDER_STATUSES)
+
+
+def fill_list_recent(
+    *, organization: Organization, account: BrokerAccount, limit: int = 20
+) -> list[Order]:
+    """The account's latest filled orders, newest fill first."""
+    orders = Order.objects.for_org(organization).filter(account=account, status="filled")
+    return list(orders.order_by("-filled_at")[:limit])

@@ -8,4 +8,6 @@ urlpatterns = [
     path("trading/webhook/", include("webhooks.urls")),
     path("api/", include("config.api_urls")),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("dashboard.urls")),
 ]

@@ -49,3 +49,21 @@ def instrument_find(*, symbol: str, asset_class: str | None = None) -> Instrumen
     if asset_class:
         instruments = instruments.filter(asset_class=asset_class)
     return instruments.first()
+
+
+def strategy_list(*, organization: Organization) -> QuerySet[Strategy]:
+    return Strategy.objects.for_org(organization).order_by("name")
+
+
+def subscription_list(
+    *,
+    organization: Organization,
+    strategy: Strategy | None = None,
+    account: BrokerAccount | None = None,
+) -> QuerySet[Subscription]:
+    subscriptions = Subscription.objects.for_org(organization)
+    if strategy is not None:
+        subscriptions = subscriptions.filter(strategy=strategy)
+    if account is not None:
+        subscriptions = subscriptions.filter(account=account)
+    return subscriptions.select_related("account", "strategy").order_by("created_at")

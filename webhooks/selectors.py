@@ -1,6 +1,6 @@
 import uuid
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 
 from config.compiled import CompiledQuery
 from signals.models import RejectedAttempts
@@ -77,3 +77,15 @@ def webhook_rejected_attempts(*, organization, webhook: Webhook):
         .filter(webhook=webhook)
         .order_by("-window_start", "message_code")
     )
+
+
+# --- For people (the dashboard): scoped to an organization first --------------------------
+
+
+def webhook_list(*, organization) -> "models.QuerySet[Webhook]":
+    return Webhook.objects.for_org(organization).select_related("strategy").order_by("name")
+
+
+def webhook_get(*, organization, webhook_id) -> Webhook:
+    """Raises Webhook.DoesNotExist for another tenant's webhook (a 404 in views)."""
+    return Webhook.objects.for_org(organization).select_related("strategy").get(pk=webhook_id)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -42,6 +43,11 @@ def _owner(slug: str) -> tuple[User, str]:
     elif not user.check_password(password):
         user.set_password(password)
         user.save(update_fields=["password"])
+    # Logins need a verified address (ACCOUNT_EMAIL_VERIFICATION); the demo's is made up,
+    # so it is marked verified here instead of waiting for a mail nobody receives.
+    EmailAddress.objects.update_or_create(
+        user=user, email=email, defaults={"verified": True, "primary": True}
+    )
     return user, email
 
 
@@ -134,13 +140,14 @@ class Command(BaseCommand):
         return f"""
 TradeRelay demo tenant is ready.
 
+  Dashboard:     {base}/accounts/login/
   Owner login:   email {info["email"]}   password {info["password"]}
   Webhook URL:   {info["webhook_url"]}
   API key:       {info["api_key"]}   (shown once; a re-run issues a new one)
   Paper account: {info["account_id"]}   (100,000 paper cash)
   API docs:      {base}/api/docs/
   Health:        {base}/healthz
-  Operators:     python manage.py createsuperuser, then {base}/admin/
+  Operators:     python manage.py createsuperuser, then {base}/admin/ (staff only)
 
 Send a first signal (TradersPost dialect):
 

@@ -1,0 +1,183 @@
+"""The dashboard's forms: they turn browser input into typed values and carry the help
+text people read; the rules themselves live in the apps' services (one validation per
+rule), whose ValidationErrors come back here next to their fields."""
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from signals.models import Signal
+from strategies.models import Strategy, Subscription
+from webhooks.models import Webhook
+
+
+def apply_errors(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ValidationError next to the fields it names."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, messages in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(
+        max_length=120, help_text="Your team or trading desk; you can rename it later."
+    )
+
+
+class StrategyForm(forms.ModelForm):
+    class Meta:
+        model = Strategy
+        fields = ["name", "description", "asset_class", "enabled"]
+        help_texts = {
+            "name": "How you recognise it in the signal log.",
+            "description": "Optional: what it trades and when.",
+            "asset_class": "What its signals trade; a webhook of this strategy takes it over.",
+            "enabled": "Off: signals are still logged but place no orders in any account.",
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def _post_clean(self):
+        """Model validation (the name is unique per organization) is strategies.services'
+        rule, checked on save."""
+
+
+class LinesField(forms.CharField):
+    """A list typed one entry per line (commas work too)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+
+class WebhookForm(forms.ModelForm):
+    allowed_ips = LinesField(
+        required=False,
+        label="Allowed IP addresses",
+        help_text="One IP or CIDR network per line (e.g. 203.0.113.7 or 10.0.0.0/8); empty accepts any source.",
+    )
+    allowed_tickers = LinesField(
+        required=False,
+        label="Allowed tickers",
+        help_text="One ticker per line; a signal for any other ticker is refused (unsupported-ticker). Empty accepts any.",
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "strategy", "enabled", "asset_class", "limit_to_tradingview"]
+        fields += ["limit_to_trendspider", "allowed_ips", "allowed_tickers"]
+        fields += ["duplicate_window_seconds"]
+        labels = {
+            "limit_to_tradingview": "Only accept requests from TradingView",
+            "limit_to_trendspider": "Only accept requests from TrendSpider",
+            "duplicate_window_seconds": "Duplicate window (seconds)",
+        }
+        help_texts = {
+            "name": "For you: shown in lists and in the signal log.",
+            "strategy": "The strategy whose subscribed accounts trade this webhook's signals.",
+            "enabled": "Off: requests are answered webhook-disabled and place no orders.",
+            "asset_class": "Signals must name a ticker of this class (invalid-asset-class otherwise).",
+            "limit_to_tradingview": "Requests from other addresses are refused (not-trading-view).",
+            "limit_to_trendspider": "Requests from other addresses are refused (not-trend-spider).",
+            "duplicate_window_seconds": "The same body again within this many seconds is logged as a duplicate and places no second order; 0 turns this off.",
+        }
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["strategy"].queryset = Strategy.objects.for_org(organization).order_by("name")
+        self.fields["asset_class"].required = False
+
+    def _post_clean(self):
+        """Model validation is webhooks.services' job (webhook_validate), on save."""
+
+
+SUBSCRIPTION_HELP = {
+    "account": "The broker account that places this strategy's orders.",
+    "enabled": "Off: this account ignores the strategy's signals (each is recorded as ignored).",
+    "auto_submit": "On: orders go to the broker at once. Off: each waits in the approval queue for a person.",
+    "approval_timeout_seconds": "With manual approval, an order nobody approves within this many seconds expires.",
+    "allowed_sides": "Which positions may be opened; a sell in a long-only account only exits.",
+    "use_signal_quantity": "On: trade the quantity the signal sends (times the multiplier). Off: use the sizing below.",
+    "signal_quantity_multiplier": "The signal's quantity is multiplied by this (2 doubles every order).",
+    "sizing_method": "How the quantity is worked out when the signal's quantity is not used.",
+    "sizing_value": "Shares for fixed quantity, dollars for dollar amounts, percent for percent of equity.",
+    "exit_percent_of_position": "A partial exit (buy + bearish, sell + bullish) closes this percent of the position.",
+    "fractional": "Allow fractional quantities (where the broker and instrument support them).",
+    "allow_add": "Let a buy add to an existing long (and a sell to a short) instead of being ignored.",
+    "entry_order_type": "Order type used to open or add to a position.",
+    "exit_order_type": "Order type used to close or reduce a position.",
+    "entry_time_in_force": "How long an entry order stays working at the broker.",
+    "exit_time_in_force": "How long an exit order stays working at the broker.",
+    "limit_price_offset": "Limit orders are placed this many dollars from the signal's price (worse for you, to fill more often).",
+    "take_profit_kind": "Attach a take-profit order to each entry: by percent, dollar amount or price.",
+    "take_profit_value": "The take-profit distance (percent or dollars) or price, as the kind says.",
+    "stop_loss_kind": "Attach a stop-loss order to each entry: by percent, dollar amount or price.",
+    "stop_loss_value": "The stop-loss distance (percent or dollars) or price, as the kind says.",
+    "stop_loss_type": "Stop (market once hit), stop limit, or trailing stop.",
+    "max_position_size": "Largest position this subscription may hold in one symbol; empty for no limit.",
+}
+
+
+class SubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = Subscription
+        fields = list(SUBSCRIPTION_HELP)
+        help_texts = SUBSCRIPTION_HELP
+
+    field_order = list(SUBSCRIPTION_HELP)
+
+    def __init__(self, *args, organization, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts
+        self.fields["account"].label_from_instance = _account_label
+        if self.instance.pk:
+            self.fields["account"].disabled = True
+
+    def _post_clean(self):
+        """Model validation is strategies.services' job (subscription_validate), on save."""
+
+
+def _account_label(account) -> str:
+    return f"{account.name} ({account.get_mode_display().upper()})"
+
+
+class PaperAccountForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, initial="Paper account", help_text="Shown wherever the account appears."
+    )
+    initial_cash = forms.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        initial=Decimal("100000"),
+        min_value=Decimal("0.01"),
+        help_text="Play money it starts with (and returns to on reset).",
+    )
+
+
+class SignalFilterForm(forms.Form):
+    webhook = forms.UUIDField(required=False, widget=forms.Select)
+    strategy = forms.UUIDField(required=False, widget=forms.Select)
+    ticker = forms.CharField(required=False, max_length=40)
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *Signal.Status.choices])
+    dialect = forms.ChoiceField(required=False, choices=[("", "Any"), *Signal.Dialect.choices])
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, webhooks, strategies, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["webhook"].widget.choices = [("", "Any"), *((w.id, w.name) for w in webhooks)]
+        self.fields["strategy"].widget.choices = [
+            ("", "Any"),
+            *((s.id, s.name) for s in strategies),
+        ]

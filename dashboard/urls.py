@@ -1,0 +1,50 @@
+from django.urls import path
+
+from dashboard.views import brokers, home, signals, strategies, webhooks
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", home.index, name="home"),
+    path("organizations/new/", home.organization_new, name="organization_new"),
+    path("organizations/switch/", home.organization_switch, name="organization_switch"),
+    path("strategies/", strategies.strategy_list_view, name="strategy_list"),
+    path("strategies/<uuid:strategy_id>/", strategies.strategy_detail, name="strategy_detail"),
+    path(
+        "strategies/<uuid:strategy_id>/toggle/", strategies.strategy_toggle, name="strategy_toggle"
+    ),
+    path(
+        "strategies/<uuid:strategy_id>/subscribe/",
+        strategies.subscription_new,
+        name="subscription_new",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/",
+        strategies.subscription_edit,
+        name="subscription_edit",
+    ),
+    path("webhooks/", webhooks.webhook_list_view, name="webhook_list"),
+    path("webhooks/<uuid:webhook_id>/", webhooks.webhook_detail, name="webhook_detail"),
+    path("webhooks/<uuid:webhook_id>/edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("webhooks/<uuid:webhook_id>/toggle/", webhooks.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<uuid:webhook_id>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<uuid:webhook_id>/delete/", webhooks.webhook_delete_view, name="webhook_delete"),
+    path("broker-accounts/", brokers.broker_account_list_view, name="broker_account_list"),
+    path(
+        "broker-accounts/<uuid:account_id>/",
+        brokers.broker_account_detail,
+        name="broker_account_detail",
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/reset/",
+        brokers.broker_account_reset,
+        name="broker_account_reset",
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/cancel/",
+        brokers.broker_account_cancel,
+        name="broker_account_cancel",
+    ),
+    path("signals/", signals.signal_list_view, name="signal_list"),
+    path("signals/<uuid:signal_id>/", signals.signal_detail, name="signal_detail"),
+]

@@ -1,0 +1,171 @@
+"""Reads of the signal log for people (the dashboard), always scoped to an organization
+first. The log grows without bound, so lists page by keyset on the
+(organization, -received_at) index and never count the whole log."""
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Organization
+from brokers.models import Order
+from signals.models import Signal, SignalResult
+
+SIGNAL_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class SignalFilters:
+    """What a person may narrow the log by; every value already validated."""
+
+    webhook_id: uuid.UUID | None = None
+    strategy_id: uuid.UUID | None = None
+    ticker: str = ""
+    status: str = ""
+    dialect: str = ""
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class SignalPage:
+    signals: list[Signal]
+    next_cursor: str | None
+
+
+def signal_cursor_encode(signal: Signal) -> str:
+    raw = f"{signal.received_at.isoformat()}|{signal.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def signal_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (received_at, id) a cursor names, or None for anything that is not one of ours
+    (a hand-edited URL gets the first page, never a 500)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
+        received_at = datetime.fromisoformat(stamp)
+        return (received_at, uuid.UUID(pk)) if received_at.tzinfo else None
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _filtered(organization: Organization, filters: SignalFilters) -> QuerySet[Signal]:
+    signals = Signal.objects.for_org(organization)
+    if filters.webhook_id:
+        signals = signals.filter(webhook_id=filters.webhook_id)
+    if filters.strategy_id:
+        signals = signals.filter(strategy_id=filters.strategy_id)
+    if filters.ticker:
+        signals = signals.filter(ticker=filters.ticker.strip().upper())
+    if filters.status:
+        signals = signals.filter(status=filters.status)
+    if filters.dialect:
+        signals = signals.filter(dialect=filters.dialect)
+    if filters.since:
+        signals = signals.filter(received_at__gte=_day_start(filters.since))
+    if filters.until:
+        signals = signals.filter(received_at__lt=_day_start(filters.until + timedelta(days=1)))
+    return signals
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _with_outcome(signals: QuerySet[Signal]) -> QuerySet[Signal]:
+    """What a log row shows of each signal's outcome: a fixed number of queries per page
+    (the page, its top-level orders, its results) however many signals it holds."""
+    orders = Order.objects.filter(parent__isnull=True).select_related("account")
+    results = SignalResult.objects.select_related("account")
+    return signals.select_related("webhook", "strategy", "api_key").prefetch_related(
+        Prefetch("orders", queryset=orders.order_by("created_at"), to_attr="top_orders"),
+        Prefetch("results", queryset=results.order_by("created_at"), to_attr="result_list"),
+    )
+
+
+def signal_list_page(
+    *,
+    organization: Organization,
+    filters: SignalFilters = SignalFilters(),
+    cursor: str | None = None,
+    size: int = SIGNAL_PAGE_SIZE,
+) -> SignalPage:
+    """One page of the log, newest first, after ``cursor`` (the next page's cursor is
+    None on the last page)."""
+    signals = _filtered(organization, filters)
+    after = signal_cursor_decode(cursor) if cursor else None
+    if after is not None:
+        received_at, pk = after
+        signals = signals.filter(
+            Q(received_at__lt=received_at) | Q(received_at=received_at, id__lt=pk)
+        )
+    rows = list(_with_outcome(signals.order_by("-received_at", "-id"))[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return SignalPage(rows, signal_cursor_encode(rows[-1]) if more else None)
+
+
+def signal_get(*, organization: Organization, signal_id) -> Signal:
+    """One signal with everything its page shows. Raises Signal.DoesNotExist for another
+    tenant's signal (a 404 in views)."""
+    orders = Order.objects.select_related("account").prefetch_related("children")
+    signals = Signal.objects.for_org(organization).select_related(
+        "webhook", "strategy", "api_key", "account", "duplicate_of"
+    )
+    return signals.prefetch_related(
+        Prefetch(
+            "orders",
+            queryset=orders.filter(parent__isnull=True).order_by("created_at"),
+            to_attr="top_orders",
+        ),
+        Prefetch(
+            "results",
+            queryset=SignalResult.objects.select_related("account", "subscription"),
+            to_attr="result_list",
+        ),
+    ).get(pk=signal_id)
+
+
+def signal_answer(*, signal: Signal) -> dict:
+    """The JSON body the TradersPost endpoint answered with, rebuilt from the log row
+    (webhooks.services: accepted, duplicate and rejected shapes)."""
+    if signal.status == Signal.Status.REJECTED:
+        body = {"success": False, "logId": str(signal.log_id)}
+        return body | {"messageCode": signal.message_code, "message": signal.message}
+    first = signal.duplicate_of_id or signal.id
+    body = {"success": True, "id": str(first), "logId": str(signal.log_id)}
+    return body | {"payload": signal.payload}
+
+
+def signal_reference_price(*, signal: Signal) -> Decimal | None:
+    """The price the signal carried (what a fill's slippage is measured against)."""
+    intent = signal.intent or {}
+    for name in ("signal_price", "price"):
+        try:
+            if intent.get(name) not in (None, ""):
+                return Decimal(str(intent[name]))
+        except InvalidOperation:
+            return None
+    return None
+
+
+def signal_status_counts_since(*, organization: Organization, since: datetime) -> dict[str, int]:
+    """Signals per status received since ``since`` (one grouped query over that range)."""
+    rows = (
+        Signal.objects.for_org(organization)
+        .filter(received_at__gte=since)
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["status"]: row["n"] for row in rows}
+
+
+def signal_any(*, organization: Organization) -> bool:
+    return Signal.objects.for_org(organization).exists()
