@@ -137,7 +137,7 @@ class SubscriptionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = accounts
         self.fields["account"].label_from_instance = _account_label
-        if self.instance.pk:
+        if not self.instance._state.adding:  # (a UUID pk is set before the first save)
             self.fields["account"].disabled = True
 
     def _post_clean(self):

@@ -42,3 +42,11 @@ def expected_get(role: str) -> int:
 def expected_post(role: str) -> int:
     """A refused POST: viewer 403, outsider 404; writers are redirected (302)."""
     return {"outsider": 404, Role.VIEWER: 403}.get(role, 302)
+
+
+def post_forms_in_main(response) -> int:
+    """How many POST forms the page itself shows (the layout's switcher and logout
+    forms are outside <main>): a viewer's pages must show none."""
+    html = response.content.decode()
+    main = html.split('<main id="main">', 1)[1].split("</main>", 1)[0]
+    return main.count('method="post"')
