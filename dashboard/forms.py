@@ -136,6 +136,7 @@ class SubscriptionForm(forms.ModelForm):
     def __init__(self, *args, organization, accounts, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = accounts
+        self.fields["account"].empty_label = None  # the first account is preselected
         self.fields["account"].label_from_instance = _account_label
         if not self.instance._state.adding:  # (a UUID pk is set before the first save)
             self.fields["account"].disabled = True

@@ -50,3 +50,6 @@ def post_forms_in_main(response) -> int:
     html = response.content.decode()
     main = html.split('<main id="main">', 1)[1].split("</main>", 1)[0]
     return main.count('method="post"')
+
+
+from tests.browser import browser_page, chromium  # noqa: E402,F401  (fixtures)
