@@ -59,7 +59,9 @@ def browser_page(chromium, live_server):
 def axe_violations(page) -> list[dict]:
     """The serious and critical accessibility violations axe-core finds on the page."""
     if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci` (as .ci/run does)")
+        # CI installs it (.ci/run); elsewhere a missing npm ci is a skip, not a failure.
+        missing = pytest.fail if os.environ.get("CI") else pytest.skip
+        missing(f"{AXE} is missing: run `npm ci` (as .ci/run does)")
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [

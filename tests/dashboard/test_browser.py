@@ -121,3 +121,11 @@ def test_member_pages(browser_page, tenant, tmp_path):
         problems += _check(page, name, folder)
     assert problems == []
     assert page.js_errors == []
+
+
+def test_axe_finds_a_planted_violation(browser_page):
+    """The check above is not vacuous: an image without alt text and an unlabeled
+    input are reported."""
+    browser_page.set_content('<html lang="en"><body><main><img src="x.png"><input></main></body></html>')
+    found = {v["id"] for v in axe_violations(browser_page)}
+    assert "image-alt" in found
