@@ -3,6 +3,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -122,3 +123,67 @@ def _api_key_touch(key: ApiKey) -> None:
 def api_key_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
+
+
+# --- Members ---------------------------------------------------------------------------
+
+
+def _owner_count(organization: Organization) -> int:
+    return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
+
+
+def _check_owner_rule(*, membership: Membership, new_role: str | None, by: Membership) -> None:
+    """Only an owner grants or takes the owner role, and an organization keeps at least
+    one owner (so nobody can lock everyone out of its settings)."""
+    touches_owner = membership.role == Role.OWNER or new_role == Role.OWNER
+    if touches_owner and by.role != Role.OWNER:
+        raise ValidationError({"role": "Only an owner can change an owner or make one."})
+    demotes_owner = membership.role == Role.OWNER and new_role != Role.OWNER
+    if demotes_owner and _owner_count(membership.organization) <= 1:
+        raise ValidationError({"role": "The last owner cannot be removed or demoted."})
+
+
+def membership_set_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    if role not in Role.values:
+        raise ValidationError({"role": "Not a role."})
+    with transaction.atomic():
+        # Locked so two owners demoting each other at once cannot leave none.
+        list(Membership.objects.select_for_update().filter(organization=membership.organization))
+        _check_owner_rule(membership=membership, new_role=role, by=by)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    with transaction.atomic():
+        list(Membership.objects.select_for_update().filter(organization=membership.organization))
+        _check_owner_rule(membership=membership, new_role=None, by=by)
+        membership.delete()
+
+
+def member_invite(
+    *, organization: Organization, email: str, role: str, by: Membership, base_url: str
+) -> Membership:
+    """Add ``email`` to the organization with ``role``. Someone new gets an account with
+    no password and a mail with a link to choose one (the link is the proof that the
+    address is theirs, so it counts as verified); someone known gets a notice."""
+    # Imported here: allauth's forms need a ready app registry, and this module is
+    # imported before that (accounts.auth, by the REST framework's settings).
+    from accounts.invitations import invitation_send
+
+    email = User.objects.normalize_email(email).lower()
+    if role == Role.OWNER and by.role != Role.OWNER:
+        raise ValidationError({"role": "Only an owner can make an owner."})
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(email=email)
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        membership, added = Membership.objects.get_or_create(
+            organization=organization, user=user, defaults={"role": role}
+        )
+        if not added:
+            raise ValidationError({"email": "Already a member of this organization."})
+    invitation_send(membership=membership, new_user=created, base_url=base_url)
+    return membership

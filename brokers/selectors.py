@@ -130,3 +130,15 @@ def fill_list_recent(
     """The account's latest filled orders, newest fill first."""
     orders = Order.objects.for_org(organization).filter(account=account, status="filled")
     return list(orders.order_by("-filled_at")[:limit])
+
+
+def order_list_pending_approval(*, organization: Organization) -> QuerySet[Order]:
+    """Orders waiting for a person's decision, the soonest to expire first, with what the
+    approval queue shows of each (account, signal, bracket legs)."""
+    orders = order_list(organization=organization, statuses=[Order.Status.PENDING_APPROVAL])
+    return (
+        orders.filter(parent__isnull=True)
+        .select_related("signal", "subscription__strategy")
+        .prefetch_related("children")
+        .order_by("approval_expires_at", "created_at")
+    )

@@ -21,9 +21,10 @@ def tenant_has_role(tenant: Tenant, minimum: str) -> bool:
     return Membership(role=tenant.role).has_role(minimum)
 
 
-def dashboard_view(*, write: str = Role.TRADER):
+def dashboard_view(*, write: str = Role.TRADER, read: str = Role.VIEWER):
     """Login required; ``request.tenant`` set (no active organization: off to create one);
-    a POST from a role below ``write`` is refused with 403 before the view runs."""
+    a request from a role below ``read``, or a POST from a role below ``write``, is refused
+    with 403 before the view runs."""
 
     def decorate(view):
         @login_required
@@ -33,6 +34,8 @@ def dashboard_view(*, write: str = Role.TRADER):
             if tenant is None:
                 return redirect("dashboard:organization_new")
             request.tenant = tenant
+            if not tenant_has_role(tenant, read):
+                raise PermissionDenied("Your role does not allow this page.")
             if request.method not in ("GET", "HEAD") and not tenant_has_role(tenant, write):
                 raise PermissionDenied("Your role does not allow this change.")
             return view(request, *args, **kwargs)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.models import ApiKey, Role
 from signals.models import Signal
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
@@ -182,3 +183,31 @@ class SignalFilterForm(forms.Form):
             ("", "Any"),
             *((s.id, s.name) for s in strategies),
         ]
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “my backtest server”.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiKey.Scope.READ, ApiKey.Scope.SIGNALS_WRITE],
+        help_text="Read: see signals, orders, positions. Send signals: POST /api/v1/signals/ingest. Manage: change settings.",
+    )
+    mode = forms.ChoiceField(
+        choices=ApiKey.Mode.choices,
+        initial=ApiKey.Mode.PAPER,
+        help_text="A paper key may only send signals to paper accounts, a live key only to live ones.",
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(help_text="They get a mail: someone new chooses a password there.")
+    role = forms.ChoiceField(
+        choices=Role.choices,
+        initial=Role.VIEWER,
+        help_text="Viewer: sees everything, changes nothing. Trader: strategies, webhooks, accounts, approvals. Admin: also members and API keys. Owner: also owners.",
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

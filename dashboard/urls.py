@@ -1,6 +1,15 @@
 from django.urls import path
 
-from dashboard.views import brokers, home, signals, strategies, webhooks
+from dashboard.views import (
+    api_keys,
+    approvals,
+    brokers,
+    home,
+    members,
+    signals,
+    strategies,
+    webhooks,
+)
 
 app_name = "dashboard"
 
@@ -45,6 +54,14 @@ urlpatterns = [
         brokers.broker_account_cancel,
         name="broker_account_cancel",
     ),
+    path("approvals/", approvals.approval_list, name="approval_list"),
+    path("approvals/<uuid:order_id>/approve/", approvals.approval_approve, name="approval_approve"),
+    path("approvals/<uuid:order_id>/reject/", approvals.approval_reject, name="approval_reject"),
+    path("members/", members.member_list, name="member_list"),
+    path("members/<int:membership_id>/role/", members.member_role, name="member_role"),
+    path("members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
+    path("api-keys/", api_keys.api_key_list_view, name="api_key_list"),
+    path("api-keys/<uuid:key_id>/revoke/", api_keys.api_key_revoke_view, name="api_key_revoke"),
     path("signals/", signals.signal_list_view, name="signal_list"),
     path("signals/<uuid:signal_id>/", signals.signal_detail, name="signal_detail"),
 ]

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -169,3 +170,37 @@ def signal_status_counts_since(*, organization: Organization, since: datetime) -
 
 def signal_any(*, organization: Organization) -> bool:
     return Signal.objects.for_org(organization).exists()
+
+
+# How a day's signals are grouped in the chart: what reached an account, what was refused
+# at the door, and repeats inside a webhook's duplicate window.
+CHART_GROUPS = {
+    Signal.Status.PENDING: "accepted",
+    Signal.Status.PROCESSING: "accepted",
+    Signal.Status.COMPLETED: "accepted",
+    Signal.Status.FAILED: "accepted",
+    Signal.Status.REJECTED: "rejected",
+    Signal.Status.DUPLICATE: "duplicate",
+}
+
+
+def signal_counts_by_day(*, organization: Organization, days: int = 14) -> dict:
+    """Signals per day over the last ``days`` days (today included), per chart group:
+    {"days": [date, ...], "accepted": [n, ...], "rejected": [...], "duplicate": [...]}.
+    One grouped query over that range of the (organization, -received_at) index."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    rows = (
+        Signal.objects.for_org(organization)
+        .filter(received_at__gte=_day_start(first))
+        .annotate(day=TruncDate("received_at"))
+        .values("day", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    series = {group: [0] * days for group in ("accepted", "rejected", "duplicate")}
+    for row in rows:
+        index = (row["day"] - first).days
+        if 0 <= index < days:
+            series[CHART_GROUPS[row["status"]]][index] += row["n"]
+    return {"days": [first + timedelta(days=i) for i in range(days)], **series}

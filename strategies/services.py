@@ -106,8 +106,15 @@ def strategy_validate(*, strategy: Strategy) -> None:
 
 
 def strategy_update(*, strategy: Strategy, **fields) -> Strategy:
+    before = {name: getattr(strategy, name) for name in fields}
     for name, value in fields.items():
         setattr(strategy, name, value)
-    strategy_validate(strategy=strategy)
+    try:
+        strategy_validate(strategy=strategy)
+    except ValidationError:
+        # Refused values must not linger on the caller's instance (a page shows it).
+        for name, value in before.items():
+            setattr(strategy, name, value)
+        raise
     strategy.save()
     return strategy

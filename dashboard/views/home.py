@@ -13,7 +13,12 @@ from brokers.models import BrokerAccount
 from brokers.selectors import broker_account_list, order_list
 from dashboard.access import dashboard_view
 from dashboard.forms import OrganizationForm
-from signals.selectors import signal_any, signal_list_page, signal_status_counts_since
+from signals.selectors import (
+    signal_any,
+    signal_counts_by_day,
+    signal_list_page,
+    signal_status_counts_since,
+)
 from strategies.selectors import strategy_list, subscription_list
 from webhooks.selectors import webhook_list
 
@@ -84,8 +89,19 @@ def home(request):
             .filter(created_at__gte=today)
             .count(),
             "recent": signal_list_page(organization=organization, size=10).signals,
-        }
+        } | _per_day(organization)
     return render(request, "dashboard/home.html", context)
+
+
+def _per_day(organization) -> dict:
+    per_day = signal_counts_by_day(organization=organization)
+    labels = [day.strftime("%b %-d") for day in per_day["days"]]
+    groups = ("accepted", "rejected", "duplicate")
+    return {
+        "per_day": per_day,
+        "per_day_json": {"days": labels, **{g: per_day[g] for g in groups}},
+        "per_day_rows": list(zip(per_day["days"], *(per_day[g] for g in groups), strict=True)),
+    }
 
 
 @login_required

@@ -37,3 +37,37 @@ document.addEventListener("submit", async (event) => {
     output.textContent = `The request failed: ${err}`;
   }
 });
+
+// Approval deadlines count down on the page; the server decides expiry, this only shows it.
+setInterval(() => {
+  document.querySelectorAll("[data-countdown]").forEach((el) => {
+    const left = Math.max(0, Number(el.dataset.countdown) - 1);
+    el.dataset.countdown = left;
+    el.textContent = left > 0 ? `expires in ${left} s` : "expired";
+  });
+}, 1000);
+
+// Signals per day on the home page (Chart.js, vendored; loaded only there). The numbers
+// are also in the table beside the chart, for screen readers and without JavaScript.
+document.addEventListener("DOMContentLoaded", () => {
+  const canvas = document.getElementById("signals-chart");
+  const source = document.getElementById("signals-per-day");
+  if (!canvas || !source || typeof Chart === "undefined") return;
+  const data = JSON.parse(source.textContent);
+  const series = [
+    ["accepted", "Accepted", "#1f5fbf"],
+    ["rejected", "Rejected", "#b3261e"],
+    ["duplicate", "Duplicate", "#8a96a8"],
+  ];
+  new Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: data.days,
+      datasets: series.map(([key, label, color]) => ({ label, data: data[key], backgroundColor: color })),
+    },
+    options: {
+      responsive: true, maintainAspectRatio: false, animation: false,
+      scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+});

@@ -41,6 +41,10 @@ def tenant(org):
     webhook = webhook_create(
         organization=org, strategy=strategy, name="TradingView alerts", duplicate_window_seconds=0
     )
+    careful = BrokerAccountFactory(organization=org, name="Careful paper")
+    SubscriptionFactory(
+        strategy=strategy, account=careful, auto_submit=False, approval_timeout_seconds=3600
+    )
     path = webhook_url(webhook=webhook, base_url="/")
     sender = Client()
     sender.post(
@@ -49,7 +53,7 @@ def tenant(org):
         content_type="text/plain",
     )
     sender.post(path, '{"ticker": "AAPL", "action": "jump"}', content_type="text/plain")
-    accepted = Signal.objects.filter(status="COMPLETED").get()
+    accepted = Signal.objects.filter(status="COMPLETED").order_by("received_at").first()
     return {
         "owner": owner,
         "account": account,
@@ -72,6 +76,9 @@ def _pages(t) -> dict[str, str]:
         "webhook": f"/webhooks/{t['webhook'].id}/",
         "accounts": "/broker-accounts/",
         "account": f"/broker-accounts/{t['account'].id}/",
+        "approvals": "/approvals/",
+        "members": "/members/",
+        "api-keys": "/api-keys/",
         "organization-new": "/organizations/new/",
     }
 
@@ -87,6 +94,10 @@ def _check(page, name: str, folder: Path) -> list[str]:
     problems = [f"{name}: {v}" for v in axe_violations(page)]
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
+        # Resize observers (the chart) redraw on the next frames: measure after them.
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         overflow = page.evaluate("document.documentElement.scrollWidth") - width
         if overflow > 0:
             problems.append(f"{name}: {overflow} px wider than {width}")
@@ -126,6 +137,8 @@ def test_member_pages(browser_page, tenant, tmp_path):
 def test_axe_finds_a_planted_violation(browser_page):
     """The check above is not vacuous: an image without alt text and an unlabeled
     input are reported."""
-    browser_page.set_content('<html lang="en"><body><main><img src="x.png"><input></main></body></html>')
+    browser_page.set_content(
+        '<html lang="en"><body><main><img src="x.png"><input></main></body></html>'
+    )
     found = {v["id"] for v in axe_violations(browser_page)}
     assert "image-alt" in found

@@ -60,3 +60,18 @@ def test_risk_sizing_with_a_default_stop_loss_is_accepted_and_updatable(org, str
         subscription_update(subscription=sub, stop_loss_kind="none")
     sub.refresh_from_db()
     assert sub.stop_loss_kind == "percent"
+
+
+def test_strategy_names_are_unique_per_organization_as_a_field_error(org, other_org):
+    from django.core.exceptions import ValidationError
+
+    from strategies.services import strategy_create, strategy_update
+
+    strategy_create(organization=org, name="Trend")
+    strategy_create(organization=other_org, name="Trend")  # another tenant may
+    with pytest.raises(ValidationError) as error:
+        strategy_create(organization=org, name="Trend")
+    assert "name" in error.value.message_dict
+    other = strategy_create(organization=org, name="Other")
+    with pytest.raises(ValidationError):
+        strategy_update(strategy=other, name="Trend")
