@@ -27,7 +27,7 @@ def member_list(request):
             membership = member_invite(
                 organization=organization,
                 by=_me(request),
-                base_url=settings.PUBLIC_BASE_URL,
+                base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
                 **form.cleaned_data,
             )
         except ValidationError as error:

@@ -67,9 +67,9 @@ def webhook_detail(request, webhook_id):
     context = {"webhook": webhook}
     # The URL carries the password: only those who may manage webhooks see it.
     if tenant_has_role(request.tenant, Role.TRADER):
-        # PUBLIC_BASE_URL is what TradingView must post to; the test signal goes to the
-        # same path on this host, so the browser posts it same-origin.
-        url = webhook_url(webhook=webhook)
+        # PUBLIC_BASE_URL (else this request's host) is what TradingView must post to;
+        # the test signal goes to the same path on this host, so it is same-origin.
+        url = webhook_url(webhook=webhook, request=request)
         context |= {
             "url": url,
             "test_path": webhook_url(webhook=webhook, base_url="/"),

@@ -59,7 +59,7 @@ def test_webhook_page(client_as, role, webhook):
     if role == "outsider":
         return
     page = response.content.decode()
-    shows_url = webhook_url(webhook=webhook) in page
+    shows_url = webhook_url(webhook=webhook, base_url="http://testserver") in page
     assert shows_url == (role in WRITERS)
     if role in WRITERS:
         assert all(placeholder in page for placeholder in PLACEHOLDERS)
