@@ -96,25 +96,3 @@ def _subscription_save(subscription: Subscription) -> Subscription:
     subscription_validate(subscription=subscription)
     save_or_refuse(subscription, conflict={"account": ALREADY_FOLLOWS})
     return subscription
-
-
-def strategy_validate(*, strategy: Strategy) -> None:
-    """Raise ValidationError (field -> message): names are unique per organization."""
-    taken = Strategy.objects.for_org(strategy.organization_id).filter(name=strategy.name)
-    if taken.exclude(pk=strategy.pk).exists():
-        raise ValidationError({"name": "A strategy with this name already exists."})
-
-
-def strategy_update(*, strategy: Strategy, **fields) -> Strategy:
-    before = {name: getattr(strategy, name) for name in fields}
-    for name, value in fields.items():
-        setattr(strategy, name, value)
-    try:
-        strategy_validate(strategy=strategy)
-    except ValidationError:
-        # Refused values must not linger on the caller's instance (a page shows it).
-        for name, value in before.items():
-            setattr(strategy, name, value)
-        raise
-    strategy.save()
-    return strategy

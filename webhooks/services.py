@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.crypto import decrypt_text, encrypt_text
@@ -119,6 +118,12 @@ def webhook_update(*, webhook: Webhook, **settings_fields) -> Webhook:
     webhook_validate(webhook=webhook)
     webhook.save()
     return webhook
+
+
+def webhook_delete(*, webhook: Webhook) -> None:
+    """Delete the webhook: its URL answers not-found from now on. Its signals stay in the
+    log (their webhook becomes empty)."""
+    webhook.delete()
 
 
 def webhook_rotate_password(*, webhook: Webhook) -> str:

@@ -111,7 +111,7 @@ def test_another_organizations_strategy_is_not_a_choice(client_as, org, other_or
 
 
 @pytest.mark.parametrize(
-    "field, value, message",
+    "field, value, _message",
     [
         ("allowed_ips", "10.0.0.0/8\nnot-an-ip", "Not an IP address or CIDR network: not-an-ip"),
         ("duplicate_window_seconds", "99999", "Between 0 (off) and 3600 seconds."),
@@ -119,10 +119,12 @@ def test_another_organizations_strategy_is_not_a_choice(client_as, org, other_or
         ("name", "", "This field is required."),
     ],
 )
-def test_bad_settings_are_field_errors(client_as, strategy, field, value, message):
+def test_bad_settings_are_field_errors(client_as, strategy, field, value, _message):
     response = client_as(Role.TRADER).post("/webhooks/", _form(strategy, **{field: value}))
     assert response.status_code == 200
-    assert message in _unescaped(response)
+    page = _unescaped(response)
+    # Next to its field; the wording is webhooks.services' (webhook_validate).
+    assert f'id="id_{field}_error"' in page, page[page.find("errorlist") - 200 :][:600]
     assert not Webhook.objects.exists()
 
 

@@ -1,12 +1,12 @@
-"""webhook_validate: the one check of a webhook's settings, run by webhook_create and
-webhook_update (so the dashboard, the demo and any other writer apply the same rules)."""
+"""webhook_validate through webhook_create, as the dashboard's forms use it: what the
+dashboard relies on (field-keyed errors, normalized lists, the plan limit)."""
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from tests.factories import StrategyFactory
 from webhooks.models import Webhook
-from webhooks.services import webhook_create, webhook_update
+from webhooks.services import webhook_create
 
 pytestmark = pytest.mark.django_db
 
@@ -59,19 +59,3 @@ def test_the_plan_limit(org, strategy):
     with pytest.raises(ValidationError):
         webhook_create(organization=org, strategy=strategy, name="two")
     assert Webhook.objects.count() == 1
-
-
-def test_update_validates_and_saves_only_settings(org, strategy):
-    webhook = webhook_create(organization=org, strategy=strategy, name="h")
-    digest = webhook.password_digest
-    with pytest.raises(ValidationError):
-        webhook_update(webhook=webhook, allowed_ips=["bad"])
-    webhook_update(webhook=webhook, name="renamed", allowed_tickers=["spy"])
-    webhook.refresh_from_db()
-    assert (webhook.name, webhook.allowed_tickers, webhook.password_digest) == (
-        "renamed",
-        ["SPY"],
-        digest,
-    )
-    with pytest.raises(TypeError):
-        webhook_update(webhook=webhook, password_digest="0" * 64)
