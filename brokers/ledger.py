@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from brokers.models import BrokerAccount, Position
+from brokers.models import BrokerAccount, LedgerEntry, Position
 from config import compiled
 from config.compiled import CompiledQuery
 
@@ -50,9 +50,16 @@ def position_after_fill(
 
 
 def ledger_apply_fill(
-    *, account: BrokerAccount, symbol: str, side: str, quantity: Decimal, price: Decimal
+    *,
+    account: BrokerAccount,
+    symbol: str,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    client_order_id: str = "",
 ) -> Position:
-    """Move cash and the position for one fill. ``account`` must be locked by the caller."""
+    """Move cash and the position for one fill and record it (with the P&L it realized)
+    as a LedgerEntry. ``account`` must be locked by the caller."""
     position = _LOCK_POSITION.first(account_id=account.pk, symbol=symbol)
     if position is None:
         position, _ = Position.objects.select_for_update().get_or_create(
@@ -61,6 +68,7 @@ def ledger_apply_fill(
             defaults={"organization_id": account.organization_id},
         )
     delta = quantity if side == "buy" else -quantity
+    closed = _closed_by(position.quantity, delta)
     new_quantity, average, realized = position_after_fill(
         quantity=position.quantity, average_price=position.average_price, delta=delta, price=price
     )
@@ -79,7 +87,29 @@ def ledger_apply_fill(
     # Buying spends cash, selling (short sales included) brings it in.
     account.cash = _money(account.cash - delta * price)
     compiled.update(BrokerAccount, where={"pk": account.pk}, cash=account.cash)
+    compiled.insert(
+        LedgerEntry(
+            organization_id=account.organization_id,
+            account_id=account.pk,
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            price=price,
+            closed_quantity=closed,
+            realized_pnl=realized,
+            cash_after=account.cash,
+            filled_at=position.updated_at,
+        )
+    )
     return position
+
+
+def _closed_by(quantity: Decimal, delta: Decimal) -> Decimal:
+    """How much of an open ``quantity`` a signed fill ``delta`` closes."""
+    if quantity == 0 or (quantity > 0) == (delta > 0):
+        return ZERO
+    return min(abs(delta), abs(quantity))
 
 
 def _money(value: Decimal) -> Decimal:

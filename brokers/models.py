@@ -260,3 +260,37 @@ class PaperOrder(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"paper {self.side} {self.quantity} {self.symbol} ({self.status})"
+
+
+class LedgerEntry(OrgOwnedModel):
+    """One fill as the paper ledger applied it, with the P&L it realized.
+
+    Positions keep only a running total of realized P&L, so P&L by day, an account's
+    equity over time and a strategy's wins and losses need each fill kept: this is that
+    history, written in the same transaction as the cash and position it moved. It links
+    to our Order by ``client_order_id`` only, exactly as a real broker's fill report would.
+    """
+
+    account = models.ForeignKey(
+        BrokerAccount, on_delete=models.CASCADE, related_name="ledger_entries"
+    )
+    client_order_id = models.CharField(max_length=128, blank=True, default="")
+    symbol = models.CharField(max_length=40)
+    side = models.CharField(max_length=4, choices=Order.Side.choices)
+    quantity = models.DecimalField(**MONEY)
+    price = models.DecimalField(**MONEY)
+    # How much of an open position this fill closed (0: it only opened or added) and the
+    # P&L that realized against the position's average price: a closing fill is a trade.
+    closed_quantity = models.DecimalField(**MONEY, default=Decimal("0"))
+    realized_pnl = models.DecimalField(**MONEY, default=Decimal("0"))
+    cash_after = models.DecimalField(**MONEY)
+    filled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "filled_at"]),
+            models.Index(fields=["organization", "client_order_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.symbol} @ {self.price}"

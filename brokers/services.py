@@ -15,6 +15,7 @@ from brokers.adapters.paper import paper_orders_cancel_all
 from brokers.models import (
     TERMINAL_ORDER_STATUSES,
     BrokerAccount,
+    LedgerEntry,
     Order,
     Position,
 )
@@ -252,6 +253,8 @@ def paper_account_reset(*, account: BrokerAccount) -> BrokerAccount:
         locked = BrokerAccount.objects.select_for_update().get(pk=account.pk)
         paper_orders_cancel_all(account=locked, reason="Canceled: paper account reset.")
         Position.objects.filter(account=locked).delete()
+        # Its P&L history starts over with it: the analytics never mix two lives.
+        LedgerEntry.objects.filter(account=locked).delete()
         locked.cash = locked.initial_cash
         locked.save(update_fields=["cash"])
         Order.objects.filter(account=locked, status__in=AT_BROKER).update(

@@ -312,6 +312,7 @@ def _book(
             side=order.side,
             quantity=order.quantity,
             price=price,
+            client_order_id=order.client_order_id,
         )
     return order, legs
 
@@ -484,7 +485,12 @@ def _fill(account: BrokerAccount, order: PaperOrder, price: Decimal) -> list[Pap
         _cancel(order, "Canceled: the position it would close is already closed.")
         return [order, *_cancel_siblings(order)]
     ledger_apply_fill(
-        account=account, symbol=order.symbol, side=order.side, quantity=quantity, price=price
+        account=account,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=quantity,
+        price=price,
+        client_order_id=order.client_order_id,
     )
     _mark_filled(order, quantity, price)
     order.save()
