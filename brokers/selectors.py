@@ -1,11 +1,15 @@
 """Reads of broker data, always scoped to an organization first."""
 
+import base64
+import binascii
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
 from brokers.adapters import get_adapter
@@ -142,3 +146,94 @@ def order_list_pending_approval(*, organization: Organization) -> QuerySet[Order
         .prefetch_related("children")
         .order_by("approval_expires_at", "created_at")
     )
+
+
+ORDER_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """What a person may narrow the orders by; every value already validated."""
+
+    account_id: uuid.UUID | None = None
+    ticker: str = ""
+    status: str = ""
+    side: str = ""
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    next_cursor: str | None
+
+
+def order_filtered(*, organization: Organization, filters: OrderFilters) -> QuerySet[Order]:
+    """The organization's orders (bracket legs included) narrowed by ``filters``, newest
+    first, with their account and strategy (one query, however many)."""
+    orders = Order.objects.for_org(organization)
+    if filters.account_id:
+        orders = orders.filter(account_id=filters.account_id)
+    if filters.ticker:
+        orders = orders.filter(symbol=filters.ticker.strip().upper())
+    if filters.status:
+        orders = orders.filter(status=filters.status)
+    if filters.side:
+        orders = orders.filter(side=filters.side)
+    if filters.since:
+        orders = orders.filter(created_at__gte=_day_start(filters.since))
+    if filters.until:
+        orders = orders.filter(created_at__lt=_day_start(filters.until + timedelta(days=1)))
+    return orders.select_related("account", "subscription__strategy").order_by("-created_at", "-id")
+
+
+def order_list_page(
+    *,
+    organization: Organization,
+    filters: OrderFilters = OrderFilters(),
+    cursor: str | None = None,
+    size: int = ORDER_PAGE_SIZE,
+) -> OrderPage:
+    """One page of orders after ``cursor``, keyset on (created_at, id) over the
+    (organization, -created_at) index: never a count of the whole table."""
+    orders = order_filtered(organization=organization, filters=filters)
+    after = _order_cursor_decode(cursor) if cursor else None
+    if after is not None:
+        created_at, pk = after
+        orders = orders.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    rows = list(orders[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return OrderPage(rows, _order_cursor_encode(rows[-1]) if more else None)
+
+
+def _order_cursor_encode(order: Order) -> str:
+    raw = f"{order.created_at.isoformat()}|{order.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _order_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (created_at, id) a cursor names, or None for anything that is not one of ours
+    (a hand-edited URL gets the first page, never a 500)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
+        created_at = datetime.fromisoformat(stamp)
+        return (created_at, uuid.UUID(pk)) if created_at.tzinfo else None
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+POSITION_LIST_LIMIT = 200
+
+
+def position_list_all(*, organization: Organization) -> list[Position]:
+    """Open positions across every account (at most POSITION_LIST_LIMIT rows), with the
+    account, by account then symbol."""
+    positions = position_list(organization=organization).order_by("account__name", "symbol")
+    return list(positions[:POSITION_LIST_LIMIT])

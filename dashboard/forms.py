@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import ApiKey, Role
+from brokers.models import Order
 from signals.models import Signal
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
@@ -211,3 +212,23 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class OrderFilterForm(forms.Form):
+    account = forms.UUIDField(required=False, widget=forms.Select)
+    ticker = forms.CharField(required=False, max_length=40)
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *Order.Status.choices])
+    side = forms.ChoiceField(required=False, choices=[("", "Any"), *Order.Side.choices])
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].widget.choices = [
+            ("", "Any"),
+            *((a.id, f"{a.name} ({a.get_mode_display()})") for a in accounts),
+        ]

@@ -1,11 +1,14 @@
 from django.urls import path
 
 from dashboard.views import (
+    analytics,
     api_keys,
     approvals,
     brokers,
+    exports,
     home,
     members,
+    orders,
     signals,
     strategies,
     webhooks,
@@ -63,5 +66,18 @@ urlpatterns = [
     path("api-keys/", api_keys.api_key_list_view, name="api_key_list"),
     path("api-keys/<uuid:key_id>/revoke/", api_keys.api_key_revoke_view, name="api_key_revoke"),
     path("signals/", signals.signal_list_view, name="signal_list"),
+    path("signals/export.csv", exports.signal_export_view, name="signal_export"),
+    path("orders/", orders.order_list_view, name="order_list"),
+    path("orders/export.csv", orders.order_export, name="order_export"),
+    path(
+        "broker-accounts/<uuid:account_id>/performance/",
+        analytics.account_performance,
+        name="account_performance",
+    ),
+    path(
+        "strategies/<uuid:strategy_id>/performance/",
+        analytics.strategy_performance_view,
+        name="strategy_performance",
+    ),
     path("signals/<uuid:signal_id>/", signals.signal_detail, name="signal_detail"),
 ]

@@ -204,3 +204,28 @@ def signal_counts_by_day(*, organization: Organization, days: int = 14) -> dict:
         if 0 <= index < days:
             series[CHART_GROUPS[row["status"]]][index] += row["n"]
     return {"days": [first + timedelta(days=i) for i in range(days)], **series}
+
+
+SIGNAL_EXPORT_FIELDS = (
+    "id",
+    "received_at",
+    "dialect",
+    "webhook",
+    "strategy",
+    "ticker",
+    "action",
+    "intent",
+    "status",
+    "message_code",
+    "message",
+    "completed_at",
+)
+
+
+def signal_export(*, organization: Organization, filters: SignalFilters = SignalFilters()):
+    """Every signal the filters let through, newest first, with its webhook and strategy
+    names, streamed from the database in chunks (for the CSV download)."""
+    signals = _filtered(organization, filters).select_related("webhook", "strategy")
+    # Not the raw body or the echoed payload: the download is the log's columns.
+    signals = signals.only(*SIGNAL_EXPORT_FIELDS, "webhook__name", "strategy__name")
+    return signals.order_by("-received_at", "-id").iterator(chunk_size=2000)
