@@ -3,6 +3,7 @@ win rate and profit factor. The numbers come from brokers.analytics (aggregate S
 each chart has the same numbers in a table."""
 
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from brokers.analytics import (
     TRADE_LIST_SIZE,
@@ -18,6 +19,7 @@ from strategies.selectors import strategy_get
 
 
 @dashboard_view()
+@require_safe  # read-only pages: a POST is 405, never a silent re-render
 def account_performance(request, account_id):
     organization = request.tenant.organization
     account = found(broker_account_get, organization=organization, account_id=account_id)
@@ -32,6 +34,7 @@ def account_performance(request, account_id):
 
 
 @dashboard_view()
+@require_safe  # read-only pages: a POST is 405, never a silent re-render
 def strategy_performance_view(request, strategy_id):
     organization = request.tenant.organization
     strategy = found(strategy_get, organization=organization, strategy_id=strategy_id)

@@ -2,6 +2,8 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.views.decorators.http import require_safe
+
 from dashboard.access import dashboard_view
 from dashboard.csv_export import csv_response
 
@@ -27,6 +29,7 @@ SIGNAL_CSV_HEADER = [
 
 
 @dashboard_view()
+@require_safe  # read-only pages: a POST is 405, never a silent re-render
 def signal_export_view(request):
     _, filters = signal_filters(request)
     signals = signal_export(organization=request.tenant.organization, filters=filters)

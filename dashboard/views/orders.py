@@ -1,6 +1,7 @@
 """Orders and positions across the organization's accounts, and their CSV download."""
 
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from brokers.selectors import (
     OrderFilters,
@@ -52,6 +53,7 @@ def _filters(request) -> tuple[OrderFilterForm, OrderFilters]:
 
 
 @dashboard_view()
+@require_safe  # read-only pages: a POST is 405, never a silent re-render
 def order_list_view(request):
     """Open positions in every account, then every order newest first (50 a page)."""
     organization = request.tenant.organization
@@ -70,6 +72,7 @@ def order_list_view(request):
 
 
 @dashboard_view()
+@require_safe  # read-only pages: a POST is 405, never a silent re-render
 def order_export(request):
     """Every order the filters let through, as CSV, streamed."""
     _, filters = _filters(request)

@@ -1,6 +1,7 @@
 """Orders and positions across the organization's accounts: filters, keyset pages, paper
 and live marked, the role matrix, a bounded number of queries however many orders."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -149,3 +150,21 @@ def test_queries_do_not_grow_with_the_orders(client_as, org, paper, live, role):
     many = _queries(person, "/orders/?side=buy")
     assert len(many) == len(few)
     assert not any("COUNT(" in sql.upper() for sql in many)
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize(
+    "path", ["/orders/", "/orders/export.csv", "/signals/export.csv", "ACCOUNT", "STRATEGY"]
+)
+def test_the_read_only_pages_refuse_a_post(client_as, role, org, paper, path):
+    strategy = StrategyFactory(organization=org)
+    path = path.replace("ACCOUNT", f"/broker-accounts/{paper.id}/performance/")
+    path = path.replace("STRATEGY", f"/strategies/{strategy.id}/performance/")
+    status = client_as(role).post(path).status_code
+    # A viewer is refused before the view runs, as every viewer's POST; anyone else gets
+    # 405 before any lookup, for any id, so an outsider learns nothing from it either.
+    assert status == (403 if role == Role.VIEWER else 405)
+
+
+def test_a_post_for_an_unknown_id_is_the_same_405(client_as):
+    assert client_as(Role.OWNER).post(f"/strategies/{uuid.uuid4()}/performance/").status_code == 405
