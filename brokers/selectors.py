@@ -1,21 +1,19 @@
 """Reads of broker data, always scoped to an organization first."""
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
 from accounts.models import Organization
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError
 from brokers.models import OPEN_ORDER_STATUSES, BrokerAccount, Order, PaperPrice, Position
 from config.compiled import CompiledQuery
+from config.keyset import keyset_page, within_days
 
 
 def broker_account_get(*, organization: Organization, account_id) -> BrokerAccount:
@@ -181,10 +179,7 @@ def order_filtered(*, organization: Organization, filters: OrderFilters) -> Quer
         orders = orders.filter(status=filters.status)
     if filters.side:
         orders = orders.filter(side=filters.side)
-    if filters.since:
-        orders = orders.filter(created_at__gte=_day_start(filters.since))
-    if filters.until:
-        orders = orders.filter(created_at__lt=_day_start(filters.until + timedelta(days=1)))
+    orders = within_days(orders, field="created_at", since=filters.since, until=filters.until)
     return orders.select_related("account", "subscription__strategy").order_by("-created_at", "-id")
 
 
@@ -198,35 +193,8 @@ def order_list_page(
     """One page of orders after ``cursor``, keyset on (created_at, id) over the
     (organization, -created_at) index: never a count of the whole table."""
     orders = order_filtered(organization=organization, filters=filters)
-    after = _order_cursor_decode(cursor) if cursor else None
-    if after is not None:
-        created_at, pk = after
-        orders = orders.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
-    rows = list(orders[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return OrderPage(rows, _order_cursor_encode(rows[-1]) if more else None)
-
-
-def _order_cursor_encode(order: Order) -> str:
-    raw = f"{order.created_at.isoformat()}|{order.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _order_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID] | None:
-    """The (created_at, id) a cursor names, or None for anything that is not one of ours
-    (a hand-edited URL gets the first page, never a 500)."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-        created_at = datetime.fromisoformat(stamp)
-        return (created_at, uuid.UUID(pk)) if created_at.tzinfo else None
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+    rows, next_cursor = keyset_page(orders, field="created_at", cursor=cursor, size=size)
+    return OrderPage(rows, next_cursor)
 
 
 POSITION_LIST_LIMIT = 200

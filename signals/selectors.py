@@ -2,19 +2,18 @@
 first. The log grows without bound, so lists page by keyset on the
 (organization, -received_at) index and never count the whole log."""
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Organization
 from brokers.models import Order
+from config.keyset import day_start, keyset_page, within_days
 from signals.models import Signal, SignalResult
 
 SIGNAL_PAGE_SIZE = 50
@@ -39,23 +38,6 @@ class SignalPage:
     next_cursor: str | None
 
 
-def signal_cursor_encode(signal: Signal) -> str:
-    raw = f"{signal.received_at.isoformat()}|{signal.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def signal_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID] | None:
-    """The (received_at, id) a cursor names, or None for anything that is not one of ours
-    (a hand-edited URL gets the first page, never a 500)."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-        received_at = datetime.fromisoformat(stamp)
-        return (received_at, uuid.UUID(pk)) if received_at.tzinfo else None
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-
-
 def _filtered(organization: Organization, filters: SignalFilters) -> QuerySet[Signal]:
     signals = Signal.objects.for_org(organization)
     if filters.webhook_id:
@@ -68,15 +50,7 @@ def _filtered(organization: Organization, filters: SignalFilters) -> QuerySet[Si
         signals = signals.filter(status=filters.status)
     if filters.dialect:
         signals = signals.filter(dialect=filters.dialect)
-    if filters.since:
-        signals = signals.filter(received_at__gte=_day_start(filters.since))
-    if filters.until:
-        signals = signals.filter(received_at__lt=_day_start(filters.until + timedelta(days=1)))
-    return signals
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+    return within_days(signals, field="received_at", since=filters.since, until=filters.until)
 
 
 def _with_outcome(signals: QuerySet[Signal]) -> QuerySet[Signal]:
@@ -99,17 +73,9 @@ def signal_list_page(
 ) -> SignalPage:
     """One page of the log, newest first, after ``cursor`` (the next page's cursor is
     None on the last page)."""
-    signals = _filtered(organization, filters)
-    after = signal_cursor_decode(cursor) if cursor else None
-    if after is not None:
-        received_at, pk = after
-        signals = signals.filter(
-            Q(received_at__lt=received_at) | Q(received_at=received_at, id__lt=pk)
-        )
-    rows = list(_with_outcome(signals.order_by("-received_at", "-id"))[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    return SignalPage(rows, signal_cursor_encode(rows[-1]) if more else None)
+    signals = _with_outcome(_filtered(organization, filters).order_by("-received_at", "-id"))
+    rows, next_cursor = keyset_page(signals, field="received_at", cursor=cursor, size=size)
+    return SignalPage(rows, next_cursor)
 
 
 def signal_get(*, organization: Organization, signal_id) -> Signal:
@@ -192,7 +158,7 @@ def signal_counts_by_day(*, organization: Organization, days: int = 14) -> dict:
     first = today - timedelta(days=days - 1)
     rows = (
         Signal.objects.for_org(organization)
-        .filter(received_at__gte=_day_start(first))
+        .filter(received_at__gte=day_start(first))
         .annotate(day=TruncDate("received_at"))
         .values("day", "status")
         .annotate(n=Count("id"))
