@@ -306,8 +306,8 @@ def rest_server(request, settings, monkeypatch):
     PostgreSQL and Redis, as CI does); Django's live server on the embedded default."""
     postgresql = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     if postgresql and settings.REDIS_URL:
-        # Errors only: that fixture reads the server's stderr at the end, and thousands of
-        # "Bad Request" warnings would fill the pipe and stall the worker on its write.
+        # Errors only: the run draws thousands of "Bad Request" warnings, and the fixture
+        # keeps the server's stderr to look for tracebacks in it.
         monkeypatch.setenv("LOG_LEVEL", "ERROR")
         return request.getfixturevalue("production_server")
     return request.getfixturevalue("live_server").url
