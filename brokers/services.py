@@ -4,7 +4,6 @@ our Order rows in line with what a broker reports, and the paper account's reset
 import logging
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -266,25 +265,15 @@ def paper_account_reset(*, account: BrokerAccount) -> BrokerAccount:
     return locked
 
 
-PAPER_INITIAL_CASH_MAX = Decimal("1000000000")
-
-
 def paper_account_create(
     *, organization: Organization, name: str, initial_cash: Decimal = Decimal("100000")
 ) -> BrokerAccount:
-    """A paper account on the built-in paper broker, starting with ``initial_cash``."""
-    errors = {}
-    if not Decimal("0") < initial_cash <= PAPER_INITIAL_CASH_MAX:
-        errors["initial_cash"] = f"Between 0 (excluded) and {PAPER_INITIAL_CASH_MAX:,}."
-    if BrokerAccount.objects.for_org(organization).filter(name=name).exists():
-        errors["name"] = "An account with this name already exists."
-    if errors:
-        raise ValidationError(errors)
-    return BrokerAccount.objects.create(
+    """A paper account on the built-in paper broker, starting with ``initial_cash``: the
+    dashboard's one click, held to the same rules as every other writer."""
+    return broker_account_create(
         organization=organization,
         name=name,
         broker=BrokerAccount.Broker.PAPER,
         mode=BrokerAccount.Mode.PAPER,
         initial_cash=initial_cash,
-        cash=initial_cash,
     )
