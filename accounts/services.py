@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -12,6 +12,7 @@ from accounts.models import ApiKey, Membership, Organization, Role, User
 from config.rules import refuse
 
 API_KEY_PREFIX = "tr"
+API_KEY_PREFIX_DRAWS = 5
 # last_used_at is a convenience for people, not an audit log: write it at most this often
 # so a busy key does not turn every request into an extra UPDATE.
 API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -72,20 +73,32 @@ def api_key_create(
     created_by: User | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its raw value, which is never stored or shown again."""
-    prefix = secrets.token_hex(4)
-    raw = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
         organization=organization,
         name=name,
-        prefix=prefix,
-        digest=secret_digest(raw),
         scopes=list(scopes if scopes is not None else ApiKey.ALL_SCOPES),
         mode=mode,
         created_by=created_by,
     )
     api_key_validate(key=key)
-    key.save()
-    return key, raw
+    # The 8-hex prefix is the lookup key, unique over every tenant: among 2**32 values two
+    # keys collide with even odds by about 77,000 keys, so a collision draws again rather
+    # than surfacing the unique constraint as a 500.
+    for attempt in range(API_KEY_PREFIX_DRAWS):
+        key.prefix = secrets.token_hex(4)
+        raw = f"{API_KEY_PREFIX}_{key.prefix}_{secrets.token_urlsafe(32)}"
+        key.digest = secret_digest(raw)
+        try:
+            with transaction.atomic():
+                key.save()
+            return key, raw
+        except IntegrityError:
+            if (
+                attempt == API_KEY_PREFIX_DRAWS - 1
+                or not ApiKey.objects.filter(prefix=key.prefix).exists()
+            ):
+                raise
+    raise AssertionError("unreachable")
 
 
 def api_key_parse_prefix(raw: str) -> str | None:

@@ -2,6 +2,7 @@
 constant time, revocable, and last_used_at kept (coarsely) up to date."""
 
 import hashlib
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,20 @@ def test_prefix_is_visible_in_the_raw_key_and_unique(org):
     assert len(key.prefix) == 8
     assert key.prefix != other.prefix
     assert api_key_parse_prefix(raw) == key.prefix
+
+
+def test_a_prefix_collision_draws_again_instead_of_a_500(org, other_org, monkeypatch):
+    taken, _ = api_key_create(organization=other_org, name="first")
+    draws = iter([taken.prefix, taken.prefix, "0badc0de"])
+    real_token_hex = secrets.token_hex
+    monkeypatch.setattr(
+        "accounts.services.secrets.token_hex",
+        lambda n=None: next(draws) if n == 4 else real_token_hex(n),
+    )
+    key, raw = api_key_create(organization=org, name="second")
+    assert key.prefix == "0badc0de"
+    assert api_key_authenticate(raw=raw) == key
+    assert ApiKey.objects.filter(prefix=taken.prefix).get() == taken
 
 
 def test_default_key_has_all_scopes_and_paper_mode(org):
