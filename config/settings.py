@@ -242,9 +242,16 @@ SIGNAL_MAX_ATTEMPTS = env.int("SIGNAL_MAX_ATTEMPTS", default=5)
 # to 60 s with jitter. Past it the signal stays PENDING/PROCESSING for the sweep.
 SIGNAL_RETRY_LIMIT = env.int("SIGNAL_RETRY_LIMIT", default=10)
 SIGNAL_SWEEP_PENDING_SECONDS = env.int("SIGNAL_SWEEP_PENDING_SECONDS", default=30)
+# Counted wrong-password requests (signals.RejectedAttempts) are kept this many days; a
+# daily task deletes older minutes so a webhook under attack does not grow the table forever.
+REJECTED_ATTEMPTS_RETENTION_DAYS = env.int("REJECTED_ATTEMPTS_RETENTION_DAYS", default=30)
 CELERY_BEAT_SCHEDULE: dict = {
     "signals-sweep-pending": {"task": "signals.sweep_pending", "schedule": 15.0},
     "signals-expire-approvals": {"task": "signals.expire_approvals", "schedule": 30.0},
+    "signals-purge-rejected-attempts": {
+        "task": "signals.purge_rejected_attempts",
+        "schedule": 24 * 3600.0,
+    },
 }
 
 REST_FRAMEWORK = {

@@ -14,8 +14,10 @@ Typical use by an ingestion view, after its own checks:
 import hashlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, PositiveSmallIntegerField, Q, TextField, Value, When
@@ -219,6 +221,26 @@ def rejected_attempt_count(
     except IntegrityError:  # another request of the same minute created it meanwhile
         _rejected_attempt_add(pk, source_ip=source_ip, at=at)
     return row
+
+
+PURGE_BATCH = 5000
+
+
+def rejected_attempts_purge(*, now=None, days: int | None = None) -> int:
+    """Delete counted rejected attempts older than the retention, in batches (a long
+    attack leaves many minutes; one big DELETE would hold its locks for long)."""
+    days = settings.REJECTED_ATTEMPTS_RETENTION_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:
+        batch = list(
+            RejectedAttempts.objects.filter(window_start__lt=cutoff).values_list("pk", flat=True)[
+                :PURGE_BATCH
+            ]
+        )
+        if not batch:
+            return deleted
+        deleted += RejectedAttempts.objects.filter(pk__in=batch).delete()[0]
 
 
 def _sample(raw_body: bytes) -> str:

@@ -21,6 +21,7 @@ from signals.approvals import order_expire_approvals
 from signals.fanout import fanout_run_batch
 from signals.faults import Interrupted, database_reset, is_transient
 from signals.pipeline import signal_process, signal_sweep
+from signals.services import rejected_attempts_purge
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,11 @@ def sweep_pending() -> int:
             logger.error("sweep could not enqueue (%s)", exc.__class__.__name__)
             break
     return len(ids)
+
+
+@shared_task(name="signals.purge_rejected_attempts", acks_late=True, ignore_result=True)
+def purge_rejected_attempts() -> int:
+    return rejected_attempts_purge()
 
 
 @shared_task(name="signals.expire_approvals", acks_late=True, ignore_result=True)

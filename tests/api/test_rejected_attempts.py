@@ -2,12 +2,16 @@
 got without its password (counted per minute, not logged one by one), and nobody
 outside the organization sees them."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Role
 from accounts.services import api_key_create
-from signals.services import rejected_attempt_count
+from signals.models import RejectedAttempts
+from signals.services import rejected_attempt_count, rejected_attempts_purge
 from tests.factories import MembershipFactory, StrategyFactory
 from webhooks.services import webhook_create
 
@@ -111,3 +115,14 @@ def test_key_scopes(org, scopes, status):
 def test_another_tenants_key_gets_404(org, other_org):
     webhook = _webhook(org)
     assert _as_key(other_org, ApiKey.ALL_SCOPES).get(_url(webhook)).status_code == 404
+
+
+def test_counts_past_the_retention_are_purged_and_recent_ones_kept(org, other_org, settings):
+    settings.REJECTED_ATTEMPTS_RETENTION_DAYS = 30
+    old, recent = _attempts(_webhook(org), 1), _attempts(_webhook(other_org), 1)
+    RejectedAttempts.objects.filter(pk=old.pk).update(
+        window_start=timezone.now() - timedelta(days=31)
+    )
+    assert rejected_attempts_purge() == 1
+    assert list(RejectedAttempts.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert rejected_attempts_purge() == 0
