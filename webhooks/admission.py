@@ -81,6 +81,9 @@ class Facts:
     rate_per_hour: int
     checks_ok: bool
     claim: Claim | None
+    # This request was counted already, by a try of its admission that a database fault
+    # ended (signals.faults.retried_once): make the claim, count nothing.
+    counted: bool = False
 
 
 def admit(facts: Facts) -> Verdict:
@@ -139,7 +142,7 @@ def _run(client, keys: list, args: list):
 
 def _admit_on_redis(cache, facts: Facts) -> Verdict:
     claim, webhook_id = facts.claim, facts.webhook_id
-    limits_on = settings.RATELIMIT_ENABLE
+    limits_on = settings.RATELIMIT_ENABLE and not facts.counted
     allowed = settings.WEBHOOK_FAILED_PASSWORD_PER_MINUTE if limits_on else -1
     keys = [
         cache.make_key(f"webhook-failures:{webhook_id}"),
@@ -177,7 +180,7 @@ def _admit_on_redis(cache, facts: Facts) -> Verdict:
 
 def _admit_step_by_step(cache, facts: Facts) -> Verdict:
     claim, webhook_id = facts.claim, facts.webhook_id
-    limits_on = settings.RATELIMIT_ENABLE
+    limits_on = settings.RATELIMIT_ENABLE and not facts.counted
     if not facts.password_ok:
         if not limits_on:
             return Verdict()

@@ -2,7 +2,7 @@ import functools
 import ipaddress
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -194,6 +194,9 @@ class _Request:
     unreadable: bool = False
     data: Any = None
     retried: bool = False
+    # The counters' verdict of the first try that reached them: a retried admission is the
+    # same request, counted once (its claim is made again: a failed try released it).
+    verdict: Any = None
 
 
 def webhook_ingest(*, request, webhook_id: str, password: str) -> Answer:
@@ -291,7 +294,11 @@ def _admit(ctx: _Request) -> tuple[Parsed, Claim, Any]:
         checks_ok=later is None,
         claim=claim,
     )
-    verdict = admit(facts)
+    if ctx.verdict is not None and ctx.verdict.retry_after is not None:
+        verdict = ctx.verdict  # shed on the first try: still shed, not counted again
+    else:
+        verdict = admit(replace(facts, counted=ctx.verdict is not None))
+    ctx.verdict = verdict
     first_id = verdict.first_id
     if claim is not None and first_id == claim.signal_id:
         first_id = None  # this request's own claim, made by a try that did not finish

@@ -102,9 +102,13 @@ def _check_key(request, key: ApiKey) -> None:
     if not key.has_scope(ApiKey.Scope.SIGNALS_WRITE):
         raise E.invalid_key("API key lacks the signals:write scope", status=403)
     per_minute = organization.api_rate_per_minute or settings.API_KEY_RATE_PER_MINUTE
-    wait = rate_limit_retry_after(
-        request, group="utm-api-key", key=str(key.pk), rate=f"{per_minute}/m"
-    )
+    # A retried admission (signals.faults.retried_once) is the same request: it is counted
+    # on its first try only, or a lost session would cost the trader a later signal.
+    if not hasattr(request, "utm_rate_wait"):
+        request.utm_rate_wait = rate_limit_retry_after(
+            request, group="utm-api-key", key=str(key.pk), rate=f"{per_minute}/m"
+        )
+    wait = request.utm_rate_wait
     if wait is not None:
         raise E.UtmError(E.RATE_LIMIT_EXCEEDED, 429, "Too many requests", retry_after=wait)
 

@@ -86,8 +86,8 @@ def _commit_fault(monkeypatch) -> list[int]:
 class Dialect:
     """One request of a dialect and how its answer names the accepted signal."""
 
-    def __init__(self, name, post, accepted_id):
-        self.name, self.post, self.accepted_id = name, post, accepted_id
+    def __init__(self, name, post, accepted_id, body):
+        self.name, self.post, self.accepted_id, self.body = name, post, accepted_id, body
 
 
 @pytest.fixture(params=["traderspost", "utm"])
@@ -100,7 +100,7 @@ def dialect(request, make_webhook, org):
             data = json.dumps(body or TRADERSPOST_BODY)
             return client.post(path, data, content_type="text/plain", **headers)
 
-        return Dialect("traderspost", post, lambda answer: answer["id"])
+        return Dialect("traderspost", post, lambda answer: answer["id"], TRADERSPOST_BODY)
     _, raw = api_key_create(organization=org, name="faults")
     account = BrokerAccountFactory(organization=org)
     utm_body = {"symbol": "AAPL", "action": "openLong", "accountId": str(account.id)}
@@ -115,7 +115,7 @@ def dialect(request, make_webhook, org):
             **headers,
         )
 
-    return Dialect("utm", post, lambda answer: answer["signalId"])
+    return Dialect("utm", post, lambda answer: answer["signalId"], utm_body)
 
 
 def _accepted_rows():
@@ -224,3 +224,19 @@ def test_after_a_503_the_resend_is_accepted_not_a_duplicate(monkeypatch, make_we
     assert resend.status_code == 200
     assert str(_accepted_rows().get().pk) == resend.json()["id"]
     assert not Signal.objects.filter(status=Signal.Status.DUPLICATE).exists()
+
+
+def test_a_retried_admission_counts_once_against_the_rate_limit(monkeypatch, org, dialect):
+    # A retry is the same request: counting it twice would refuse the trader's next alert.
+    org.webhook_rate_per_minute = org.api_rate_per_minute = 2
+    org.save(update_fields=["webhook_rate_per_minute", "api_rate_per_minute"])
+    _insert_fault(monkeypatch, landed=False)
+    assert dialect.post().status_code == 200
+    monkeypatch.undo()
+
+    # A different body each time, so the duplicate window does not answer first.
+    second = dialect.post(body={**dialect.body, "quantity": 2})
+    third = dialect.post(body={**dialect.body, "quantity": 3})
+
+    assert second.status_code == 200, second.content
+    assert third.status_code == 429, third.content
