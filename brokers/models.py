@@ -42,6 +42,8 @@ class BrokerAccount(OrgOwnedModel):
     class Broker(models.TextChoices):
         PAPER = "paper", "Paper (built in)"
         ALPACA = "alpaca", "Alpaca"
+        BINANCE = "binance", "Binance (spot, via ccxt)"
+        KRAKEN = "kraken", "Kraken (spot, via ccxt)"
 
     class Mode(models.TextChoices):
         PAPER = "paper", "Paper"
@@ -59,6 +61,9 @@ class BrokerAccount(OrgOwnedModel):
     credentials_encrypted = models.TextField(blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     status_message = models.TextField(blank=True, default="")
+    # Paper accounts only: where a market order without a price gets its quote ("" none,
+    # "alpaca", "ccxt:<exchange id>"; brokers.adapters.market_data lists them).
+    market_data_source = models.CharField(max_length=32, blank=True, default="")
     # The paper broker's ledger: starting and current cash.
     initial_cash = models.DecimalField(**MONEY, default=Decimal("100000"))
     cash = models.DecimalField(**MONEY, default=Decimal("100000"))

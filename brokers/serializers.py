@@ -21,7 +21,7 @@ class BrokerAccountSerializer(CamelModelSerializer):
     class Meta:
         model = BrokerAccount
         fields = ["id", "name", "broker", "mode", "status", "status_message", "initial_cash"]
-        fields += ["cash", "created_at", "credentials", "has_credentials"]
+        fields += ["cash", "created_at", "credentials", "has_credentials", "market_data_source"]
         read_only_fields = ["status", "status_message", "cash", "created_at"]
         ranges = ACCOUNT_RANGES
 

@@ -10,6 +10,8 @@ from django.utils import timezone
 from accounts.models import Organization
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
+from brokers.adapters.ccxt import mode_errors
+from brokers.adapters.market_data import market_data_sources
 from brokers.adapters.paper import paper_orders_cancel_all
 from brokers.models import (
     TERMINAL_ORDER_STATUSES,
@@ -31,9 +33,23 @@ CREDENTIAL_MAX_LENGTH = 4096
 def broker_account_validate(*, account: BrokerAccount, credentials: dict | None = None) -> None:
     """``credentials``: the new ones about to be stored (encrypted), if any."""
     errors = range_errors(account, ACCOUNT_RANGES)
+    errors |= mode_errors(broker=account.broker, mode=account.mode)
+    errors |= _market_data_source_errors(account)
     if credentials is not None:
         errors |= _credentials_errors(credentials)
     refuse(errors)
+
+
+def _market_data_source_errors(account: BrokerAccount) -> dict[str, str]:
+    source = account.market_data_source
+    if not source:
+        return {}
+    if source not in dict(market_data_sources()):
+        known = ", ".join(value for value, _ in market_data_sources() if value)
+        return {"market_data_source": f"Unknown market data source {source!r}; one of {known}."}
+    if account.broker != BrokerAccount.Broker.PAPER:
+        return {"market_data_source": "Only paper accounts take a market data source."}
+    return {}
 
 
 def _credentials_errors(credentials: dict) -> dict[str, str]:

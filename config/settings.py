@@ -188,6 +188,20 @@ if PRODUCTION:
             "FIELD_ENCRYPTION_KEYS must be Fernet keys (Fernet.generate_key())."
         ) from None
 
+# Crypto exchanges through ccxt (brokers/adapters/ccxt.py). CCXT_URLS replaces an
+# exchange's own base URLs (scheme and host; the API paths are kept), per exchange id and
+# per "<id>:sandbox" for its testnet, e.g. "binance:sandbox=http://127.0.0.1:9000/testnet".
+# Empty: each exchange's own URLs. Also how the tests point ccxt at the stand-ins.
+CCXT_URLS = env.dict("CCXT_URLS", default={})
+CCXT_TIMEOUT_SECONDS = env.float("CCXT_TIMEOUT_SECONDS", default=10)
+# Markets (lot and tick sizes, minimums) are kept this long per process: they change
+# rarely and Binance's list is megabytes.
+CCXT_MARKETS_CACHE_SECONDS = env.int("CCXT_MARKETS_CACHE_SECONDS", default=600)
+# Market data for paper accounts that name a source (brokers/adapters/market_data.py):
+# Alpaca's data API base URL (empty: Alpaca's own), and how long a quote is reused.
+ALPACA_DATA_URL = env.str("ALPACA_DATA_URL", default="")
+MARKET_DATA_CACHE_SECONDS = env.float("MARKET_DATA_CACHE_SECONDS", default=2)
+
 # Source IP: taken from the socket unless the direct peer is one of these proxies.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 ADAPTERS: dict[str, str] = {
     "paper": "brokers.adapters.paper.PaperAdapter",
+    "binance": "brokers.adapters.ccxt.BinanceAdapter",
+    "kraken": "brokers.adapters.ccxt.KrakenAdapter",
 }
 
 

@@ -63,6 +63,18 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class InstrumentInfo:
+    """One tradable instrument as a broker lists it (for refreshing the ticker database)."""
+
+    symbol: str
+    name: str
+    asset_class: str  # a brokers.models.AssetClass value
+    exchange: str
+    quantity_step: Decimal
+    tradable: bool
+
+
+@dataclass(frozen=True)
 class BracketSpec:
     take_profit_limit_price: Decimal | None = None
     stop_loss_stop_price: Decimal | None = None
@@ -164,3 +176,28 @@ class BrokerAdapter(ABC):
         one-cancels-other). The paper market is per organization: one call acts on every
         paper account of the account's organization."""
         return []
+
+    def cancel_order(self, client_order_id: str) -> OrderUpdate | None:
+        """Cancel one open order; its state afterwards, None if the broker does not know it."""
+        raise NotImplementedError
+
+    def list_positions(self) -> list[BrokerPosition]:
+        """Every open position (for reconciliation)."""
+        raise NotImplementedError
+
+    def list_open_orders(self) -> list[OrderUpdate]:
+        """The broker's open orders (for reconciliation and adopting unrecorded orders)."""
+        raise NotImplementedError
+
+    def test_connection(self) -> str:
+        """Check the credentials without trading: a short description of the account, or a
+        BrokerError with a reason a trader understands."""
+        raise NotImplementedError
+
+    def list_instruments(self) -> list[InstrumentInfo]:
+        raise NotImplementedError
+
+    @classmethod
+    def credential_fields(cls) -> list[tuple[str, str, bool]]:
+        """(name, label, secret) of each credential the account form asks for."""
+        raise NotImplementedError

@@ -8,8 +8,9 @@ Its market (DESIGN.md, "The paper broker's market"): per organization, the last 
 signal carried for a symbol, else a fill price. Every change to an account's book runs in
 one transaction holding that account's row lock, so two workers never double-apply a fill.
 Rules a reader may look for:
-- market: fills at once at the request's reference price, else the last price, else
-  NoPriceAvailable.
+- market: fills at once at the request's reference price, else (for an account with a
+  market data source) the source's quote, ask for a buy and bid for a sell, else the
+  last price, else NoPriceAvailable.
 - limit: marketable -> fills at once at the market price (the better one); no price known
   -> fills at its limit; otherwise rests and fills at its limit when a price crosses it.
 - stop: fills at the crossing price (it becomes a market order); already crossed at
@@ -43,6 +44,7 @@ from brokers.adapters.base import (
     Quote,
     bracket_leg_client_order_id,
 )
+from brokers.adapters.market_data import fill_price, source_quote
 from brokers.ledger import ledger_apply_fill
 from brokers.models import BrokerAccount, PaperOrder, PaperPrice, Position
 from brokers.selectors import paper_price_get, paper_prices_get
@@ -81,6 +83,9 @@ class PaperAdapter(BrokerAdapter):
         return {account.pk: _position(found.get(account.pk), symbol) for account in accounts}
 
     def get_quote(self, symbol: str) -> Quote | None:
+        quote = _source_quote(self.account, symbol)
+        if quote is not None:
+            return quote
         last = paper_price_get(organization_id=self.account.organization_id, symbol=symbol)
         if last is None:
             return None
@@ -398,11 +403,22 @@ def _stop_loss_fields(bracket: BracketSpec) -> dict:
 
 
 def _market_last(account: BrokerAccount, request: OrderRequest) -> Decimal | None:
-    """The price a new order meets: the signal's, else the organization's last one."""
+    """The price a new order meets: the signal's, else a quote from the account's market
+    data source (a real quote beats a remembered one), else the organization's last one."""
     last = request.reference_price
     if last is None or last <= 0:
+        last = fill_price(_source_quote(account, request.symbol), request.side)
+    if last is None:
         last = paper_price_get(organization_id=account.organization_id, symbol=request.symbol)
     return last
+
+
+def _source_quote(account: BrokerAccount, symbol: str) -> Quote | None:
+    if not account.market_data_source:
+        return None
+    return source_quote(
+        source=account.market_data_source, symbol=symbol, credentials=account.credentials
+    )
 
 
 def _price_now(order: PaperOrder, last: Decimal | None) -> Decimal | None:

@@ -79,6 +79,7 @@ class ExchangeStandIn:
     Inspection: ``orders`` (booked, in order), ``requests`` (method, path, params)."""
 
     name = "exchange"
+    lookup_calls = 1  # requests a client makes to look an order up by client id
     id_counter = itertools.count(1)
 
     def __init__(self, *, api_key: str, secret: str, markets: dict, balances: dict):

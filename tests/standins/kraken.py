@@ -42,6 +42,7 @@ def _secret() -> str:
 
 class KrakenStandIn(ExchangeStandIn):
     name = "kraken"
+    lookup_calls = 2  # a look by client id asks OpenOrders, then ClosedOrders
 
     def __init__(self, *, api_key="kraken-test-key", secret=None, **kw):
         markets = kw.pop("markets", None) or {
