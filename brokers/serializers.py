@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer
+from brokers.adapters.market_data import market_data_sources
 from brokers.models import BrokerAccount, Order, Position
 from brokers.services import (
     ACCOUNT_RANGES,
@@ -32,6 +33,11 @@ class BrokerAccountSerializer(CamelModelSerializer):
         help_text="Broker API credentials; write-only, stored encrypted, never returned.",
     )
     has_credentials = serializers.SerializerMethodField()
+    market_data_source = serializers.ChoiceField(
+        choices=market_data_sources(),
+        required=False,
+        help_text="Paper accounts: where a market order without a price gets its quote.",
+    )
 
     def get_has_credentials(self, account: BrokerAccount) -> bool:
         return bool(account.credentials_encrypted)

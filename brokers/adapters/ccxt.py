@@ -337,6 +337,9 @@ class CcxtAdapter(BrokerAdapter):
         super().__init__(account)
         self.profile = EXCHANGES[self.exchange_id]
         self._client = None
+        # Symbols of orders this adapter placed: Binance finds an order only within its
+        # symbol, and the caller may ask before our Order row records it.
+        self._symbols: dict[str, str] = {}
 
     @classmethod
     def credential_fields(cls) -> list[tuple[str, str, bool]]:
@@ -398,7 +401,9 @@ class CcxtAdapter(BrokerAdapter):
         }
 
     def get_position(self, symbol: str) -> BrokerPosition | None:
-        market = self._market(symbol)
+        market = find_market(self.client, symbol)
+        if market is None:  # a market the exchange does not list holds nothing
+            return None
         held = self._holdings(self._balance()).get(market["base"])
         if not held:
             return None
@@ -450,6 +455,7 @@ class CcxtAdapter(BrokerAdapter):
         market = self._market(request.symbol)
         amount, price = self._sized(market, request)
         client_id = self.profile.client_order_id(request.client_order_id)
+        self._symbols[request.client_order_id] = request.symbol
         found = self._find(market, client_id)
         if found is not None:
             return self._update(found, request)
@@ -568,7 +574,7 @@ class CcxtAdapter(BrokerAdapter):
         return orders.values_list("symbol", flat=True).first()
 
     def _find_ours(self, client_order_id: str) -> tuple[dict | None, str]:
-        symbol = self._recorded_symbol(client_order_id) or ""
+        symbol = self._symbols.get(client_order_id) or self._recorded_symbol(client_order_id) or ""
         market = find_market(self.client, symbol) if symbol else None
         found = self._find(market, self.profile.client_order_id(client_order_id))
         return found, symbol

@@ -17,6 +17,8 @@ from brokers.adapters.base import (
 from brokers.models import Order
 from tests.brokers.factories import order_request
 from tests.factories import BrokerAccountFactory
+from tests.standins.binance import BinanceStandIn
+from tests.standins.kraken import KrakenStandIn
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -35,12 +37,34 @@ def _paper(org) -> Broker:
     return Broker(adapter=adapter, symbol="AAPL", price=D("100"))
 
 
-BROKERS = {"paper": _paper}
+def _exchange(stand_in_class, symbol: str):
+    def make(org, settings, finalizers) -> Broker:
+        stand = stand_in_class().start()
+        finalizers.append(stand.stop)
+        settings.CCXT_URLS = {stand.name: stand.url, f"{stand.name}:sandbox": stand.url}
+        mode = "paper" if stand.name == "binance" else "live"
+        credentials = {"apiKey": stand.api_key, "secret": stand.secret}
+        account = BrokerAccountFactory(
+            organization=org, broker=stand.name, mode=mode, credentials=credentials
+        )
+        return Broker(adapter=get_adapter(account), symbol=symbol, price=D("60000"))
+
+    return make
+
+
+BROKERS = {
+    "paper": lambda org, settings, finalizers: _paper(org),
+    "binance": _exchange(BinanceStandIn, "BTCUSDT"),
+    "kraken": _exchange(KrakenStandIn, "BTCUSD"),
+}
 
 
 @pytest.fixture(params=sorted(BROKERS))
-def broker(request, org) -> Broker:
-    return BROKERS[request.param](org)
+def broker(request, org, settings):
+    finalizers = []
+    yield BROKERS[request.param](org, settings, finalizers)
+    for finalize in finalizers:
+        finalize()
 
 
 def test_every_registered_adapter_is_under_contract():
