@@ -292,10 +292,12 @@ CONFORMANCE_CHECKS = [
 
 # A body naming a strategy or account by id is a 400 when no such object exists (or it is
 # another organization's): existence is not something a schema can state, so for the
-# writers whose bodies carry ids, "schema-valid" data may be refused with 400.
+# writers whose bodies carry ids, "schema-valid" data may be refused with 400. So may a
+# broker account whose fields contradict each other (a paper account on an exchange
+# without a sandbox, a market data source on a live account): rules across fields.
 SCHEMATHESIS_CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(subscriptions|webhooks)/"
+include-path-regex = "^/api/v1/(subscriptions|webhooks|accounts)/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 """
 
