@@ -111,6 +111,18 @@ class OrderUpdate:
     legs: tuple[OrderUpdate, ...] = ()
 
 
+@dataclass(frozen=True)
+class InstrumentInfo:
+    """One tradable thing in a broker's asset list (for the ticker database)."""
+
+    symbol: str
+    name: str
+    asset_class: str  # a brokers.models.AssetClass value
+    exchange: str
+    quantity_step: Decimal
+    tradable: bool
+
+
 LEG_SUFFIXES = {"take_profit": "tp", "stop_loss": "sl"}
 MAX_CLIENT_ORDER_ID = 128  # Alpaca's limit, and Order.client_order_id's
 
@@ -157,6 +169,33 @@ class BrokerAdapter(ABC):
 
     @abstractmethod
     def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
+
+    def cancel_order(self, client_order_id: str) -> OrderUpdate | None:
+        """Cancel one open order; its state afterwards, None if the broker does not know it."""
+        raise NotImplementedError
+
+    def list_positions(self) -> list[BrokerPosition]:
+        """Every open position (for reconciliation)."""
+        raise NotImplementedError
+
+    def list_open_orders(self) -> list[OrderUpdate]:
+        """The broker's open orders (for reconciliation and adoption of orders we placed
+        but did not record)."""
+        raise NotImplementedError
+
+    def test_connection(self) -> str:
+        """Check the credentials without trading: a short description of the account, or
+        a BrokerError with a reason a trader understands."""
+        raise NotImplementedError
+
+    def list_instruments(self) -> list[InstrumentInfo]:
+        """What the broker trades (for the ticker database)."""
+        raise NotImplementedError
+
+    @classmethod
+    def credential_fields(cls) -> list[tuple[str, str, bool]]:
+        """(name, label, secret) of each credential the account form asks for."""
+        raise NotImplementedError
 
     def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
         """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
