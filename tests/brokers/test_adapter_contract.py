@@ -29,18 +29,25 @@ class Broker:
     price: Decimal
 
 
-def _paper(org) -> Broker:
+def _paper(request, org) -> Broker:
     adapter = get_adapter(BrokerAccountFactory(organization=org))
     adapter.record_price("AAPL", D("100"))
     return Broker(adapter=adapter, symbol="AAPL", price=D("100"))
 
 
-BROKERS = {"paper": _paper}
+def _alpaca(request, org) -> Broker:
+    # Over real HTTP through alpaca-py to the loopback stand-in of Alpaca's API.
+    account = request.getfixturevalue("alpaca_account")
+    request.getfixturevalue("alpaca_standin").set_price("AAPL", "100")
+    return Broker(adapter=get_adapter(account), symbol="AAPL", price=D("100"))
+
+
+BROKERS = {"paper": _paper, "alpaca": _alpaca}
 
 
 @pytest.fixture(params=sorted(BROKERS))
 def broker(request, org) -> Broker:
-    return BROKERS[request.param](org)
+    return BROKERS[request.param](request, org)
 
 
 def test_every_registered_adapter_is_under_contract():

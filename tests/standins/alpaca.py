@@ -150,6 +150,7 @@ class AlpacaStandin:
         self.order_latency = 0.0  # more seconds before answering POST /v2/orders
         self.sleep_after_create = 0.0  # POST /v2/orders: create, then wait this long
         self.fail_after_create = 0  # next N order POSTs create the order, then answer 504
+        self.fail_after_create_status = 504  # (or this status: 500, 502, ...)
         self.rate_limit_orders = 0  # next N order POSTs are answered 429
         self.retry_after = 1  # the Retry-After header of those 429s
         self.server_errors = 0  # next N requests of any kind are answered 500
@@ -484,7 +485,8 @@ class AlpacaStandin:
         if self.fail_after_create > 0:
             self.fail_after_create -= 1
             return web.Response(
-                status=504, text="<html><body><h1>504 Gateway Time-out</h1></body></html>"
+                status=self.fail_after_create_status,
+                text="<html><body><h1>Gateway error</h1></body></html>",
             )
         return web.json_response(order.to_json())
 
