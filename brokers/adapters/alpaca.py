@@ -463,6 +463,10 @@ class AlpacaAdapter(BrokerAdapter):
             legs=tuple(self._update(child, order) for child in order.legs or ()),
         )
 
+    def trade_update(self, order) -> OrderUpdate:
+        """The OrderUpdate of an order as Alpaca's trade-update stream reports it."""
+        return self._update(order)
+
     def get_order(self, client_order_id: str) -> OrderUpdate | None:
         try:
             order = self._trading.get_order_by_client_id(client_order_id)
