@@ -132,6 +132,8 @@ class StandinAccount:
     listeners: set = field(default_factory=set)
 
 
+ACCOUNT = web.RequestKey("account", StandinAccount)
+
 DEFAULT_ASSETS = {
     "AAPL": ("Apple Inc. Common Stock", "NASDAQ", "us_equity"),
     "MSFT": ("Microsoft Corporation Common Stock", "NASDAQ", "us_equity"),
@@ -319,7 +321,7 @@ class AlpacaStandin:
         )
         if account is None:
             return _error(401, 40110000, "request is not authorized")
-        request["account"] = account
+        request[ACCOUNT] = account
         return await handler(request)
 
     def _authenticate(self, key_id: str, secret: str) -> StandinAccount | None:
@@ -361,7 +363,7 @@ class AlpacaStandin:
         return account.cash + held
 
     async def _account(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         equity = self._equity(account)
         return web.json_response(
             {
@@ -434,12 +436,12 @@ class AlpacaStandin:
         }
 
     async def _positions(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         rows = [self._position_json(s, q, a) for s, (q, a) in account.positions.items() if q]
         return web.json_response(rows)
 
     async def _position(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         symbol = request.match_info["symbol"]
         held = account.positions.get(symbol) or account.positions.get(self._slashed(symbol))
         if not held or not held[0]:
@@ -453,7 +455,7 @@ class AlpacaStandin:
     # --- orders -----------------------------------------------------------------------------
 
     async def _order_create(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         self.order_posts += 1
         if self.order_latency:
             await asyncio.sleep(self.order_latency)
@@ -688,7 +690,7 @@ class AlpacaStandin:
                 account.listeners.discard(ws)
 
     async def _orders_list(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         status = request.query.get("status", "open")
         nested = request.query.get("nested", "false").lower() == "true"
         symbols = set(filter(None, request.query.get("symbols", "").split(",")))
@@ -709,7 +711,7 @@ class AlpacaStandin:
         return web.json_response(rows[:limit])
 
     async def _orders_cancel_all(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         answer = []
         for order in list(account.orders.values()):
             if order.open and order.parent is None:
@@ -718,20 +720,20 @@ class AlpacaStandin:
         return web.json_response(answer, status=207)
 
     async def _order_by_client_id(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         order = account.by_client_id.get(request.query.get("client_order_id", ""))
         if order is None:
             return _error(404, 40410000, "order not found")
         return web.json_response(order.to_json())
 
     async def _order_get(self, request):
-        order = request["account"].orders.get(request.match_info["order_id"])
+        order = request[ACCOUNT].orders.get(request.match_info["order_id"])
         if order is None:
             return _error(404, 40410000, "order not found")
         return web.json_response(order.to_json())
 
     async def _order_cancel(self, request):
-        account = request["account"]
+        account = request[ACCOUNT]
         order = account.orders.get(request.match_info["order_id"])
         if order is None:
             return _error(404, 40410000, "order not found")
