@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint migrate demo worker beat clean
+.PHONY: run test install install-dev lint migrate demo worker beat stream clean
 
 $(VENV)/.base: requirements/base.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A config beat -l info
+
+# Alpaca's trade-update stream (fills flowing back), one process per installation.
+stream: install
+	$(PY) manage.py trade_stream
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -40,3 +40,9 @@ def encrypt_json(value) -> str:
 
 def decrypt_json(token: str):
     return json.loads(decrypt_text(token)) if token else {}
+
+
+def reencrypt_text(token: str) -> str:
+    """``token`` encrypted again under the first key (MultiFernet.rotate): what a key
+    rotation does to every stored secret. Raises InvalidToken when no key opens it."""
+    return _current().rotate(token.encode()).decode()

@@ -13,6 +13,7 @@ from accounts.permissions import (
     filter_params,
     request_tenant,
 )
+from brokers.connections import broker_account_test_connection
 from brokers.models import BrokerAccount, Order, Position
 from brokers.serializers import (
     BrokerAccountSerializer,
@@ -28,9 +29,28 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class ConnectionResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    description = serializers.CharField(help_text="The broker's account, when ok.")
+    reason = serializers.CharField(help_text="Why the broker refused or could not be reached.")
+
+
 class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """Broker accounts. ``test-connection`` checks the stored credentials with the broker
+    without trading (traders may; viewers may not)."""
+
     model = BrokerAccount
     serializer_class = BrokerAccountSerializer
+    access_by_action = {"test_connection": TRADE}
+
+    @extend_schema(request=None, responses={200: ConnectionResultSerializer})
+    @action(detail=True, methods=["post"], url_path="test-connection")
+    def test_connection(self, request, pk=None):
+        account = self.get_object()  # another tenant's account is a 404 here
+        result = broker_account_test_connection(account=account)
+        return Response(
+            {"ok": result.ok, "description": result.description, "reason": result.reason}
+        )
 
     def get_queryset(self):
         return super().get_queryset().order_by("created_at")

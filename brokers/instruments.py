@@ -62,6 +62,45 @@ def instruments_load(path: str | Path | None = None) -> int:
     return len(wanted)
 
 
+def instruments_refresh(infos, *, prune: bool = False) -> dict[str, int]:
+    """Bring the ticker database in line with a broker's asset list (InstrumentInfo rows,
+    brokers.adapters.base): new symbols added, known ones updated (name, exchange,
+    quantity step, active = tradable). With ``prune``, symbols of the asset classes the
+    list covers that it no longer names become inactive, so ``ticker-does-not-exist``
+    follows what the broker trades. Returns counts: created, updated, deactivated."""
+    wanted = {}
+    for info in infos:
+        if info.asset_class in AssetClass.values and info.symbol:
+            wanted[(info.symbol.strip().upper()[:SYMBOL_MAX_LENGTH], info.asset_class)] = info
+    classes = {asset_class for _, asset_class in wanted}
+    existing = {
+        (i.symbol, i.asset_class): i for i in Instrument.objects.filter(asset_class__in=classes)
+    }
+    to_create, to_update, to_deactivate = [], [], []
+    for key, info in wanted.items():
+        instrument = existing.get(key) or Instrument(symbol=key[0], asset_class=key[1])
+        instrument.name = info.name[:200]
+        instrument.exchange = info.exchange[:40]
+        instrument.quantity_step = info.quantity_step
+        instrument.active = info.tradable
+        (to_update if instrument.pk else to_create).append(instrument)
+    if prune:
+        for key, instrument in existing.items():
+            if key not in wanted and instrument.active:
+                instrument.active = False
+                to_deactivate.append(instrument)
+    with transaction.atomic():
+        Instrument.objects.bulk_create(to_create, batch_size=500)
+        Instrument.objects.bulk_update(
+            to_update, ["name", "exchange", "quantity_step", "active"], batch_size=500
+        )
+        Instrument.objects.bulk_update(to_deactivate, ["active"], batch_size=500)
+    changed = [symbol for symbol, _ in wanted] + [i.symbol for i in to_deactivate]
+    cache.delete_many([_cache_key(symbol) for symbol in changed])
+    _local.clear()
+    return {"created": len(to_create), "updated": len(to_update), "deactivated": len(to_deactivate)}
+
+
 def _cache_key(symbol: str) -> str:
     # Hashed: a ticker is client input and may hold anything a cache key must not.
     return _CACHE_PREFIX + hashlib.sha256(symbol.encode("utf-8", "replace")).hexdigest()[:32]

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from brokers.adapters import get_adapter
+from brokers.adapters import adapter_class_for, get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
 from brokers.adapters.ccxt import mode_errors
 from brokers.adapters.market_data import market_data_sources
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 ACCOUNT_RANGES = {"initial_cash": Range(above=0)}
 CREDENTIALS_MAX_KEYS = 20
 CREDENTIAL_MAX_LENGTH = 4096
+CREDENTIALS_MISSING = "Credentials missing"
 
 
 def broker_account_validate(*, account: BrokerAccount, credentials: dict | None = None) -> None:
@@ -82,8 +83,27 @@ def _broker_account_save(account: BrokerAccount, credentials: dict | None) -> Br
     broker_account_validate(account=account, credentials=credentials)
     if credentials is not None:
         account.credentials = credentials
+    _credentials_status(account)
     account.save()
     return account
+
+
+def _credentials_status(account: BrokerAccount) -> None:
+    """An account whose broker needs credentials it lacks (its adapter's
+    credential_fields) is kept in status "error" saying which, so no order is ever sent
+    to it; complete credentials make it active again. Test connection checks them."""
+    try:
+        fields = adapter_class_for(account.broker).credential_fields()
+    except BrokerError:
+        return
+    stored = account.credentials if account.credentials_encrypted else {}
+    missing = [label for name, label, _ in fields if not stored.get(name)]
+    was_missing = account.status_message.startswith(CREDENTIALS_MISSING)
+    if missing:
+        account.status = BrokerAccount.Status.ERROR
+        account.status_message = f"{CREDENTIALS_MISSING}: {', '.join(missing)}."
+    elif was_missing and account.status == BrokerAccount.Status.ERROR:
+        account.status, account.status_message = BrokerAccount.Status.ACTIVE, ""
 
 
 # How far along an order is; an update never moves an order backwards (a late or

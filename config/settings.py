@@ -268,6 +268,28 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
 }
 
+# Alpaca (brokers/adapters/alpaca.py, alpaca-py). Empty URLs: Alpaca's own for each
+# account's mode (paper-api.alpaca.markets / api.alpaca.markets, data.alpaca.markets, the
+# trading stream wss://…/stream); set them to point every Alpaca account elsewhere (a
+# proxy, or the loopback stand-in the tests use).
+ALPACA_TRADING_URL = env("ALPACA_TRADING_URL", default="")
+ALPACA_DATA_URL = env("ALPACA_DATA_URL", default="")
+ALPACA_STREAM_URL = env("ALPACA_STREAM_URL", default="")
+# Market data feed for quotes: iex (free plans) or sip (paid).
+ALPACA_DATA_FEED = env("ALPACA_DATA_FEED", default="iex")
+# Seconds one HTTP request to Alpaca may take (alpaca-py sets no timeout of its own).
+ALPACA_TIMEOUT_SECONDS = env.float("ALPACA_TIMEOUT_SECONDS", default=10.0)
+# alpaca-py's own retries on 429/504 and its wait between them (it ignores Retry-After);
+# past them the signal's task retries with backoff.
+ALPACA_RETRY_ATTEMPTS = env.int("ALPACA_RETRY_ATTEMPTS", default=2)
+ALPACA_RETRY_WAIT_SECONDS = env.float("ALPACA_RETRY_WAIT_SECONDS", default=1.0)
+# The trade-update stream process (manage.py trade_stream): how often it looks for new or
+# changed Alpaca accounts, and its fallback polling of open orders (backoff from the
+# minimum to the maximum while polls find nothing new).
+TRADE_STREAM_REFRESH_SECONDS = env.float("TRADE_STREAM_REFRESH_SECONDS", default=30.0)
+TRADE_STREAM_POLL_MIN_SECONDS = env.float("TRADE_STREAM_POLL_MIN_SECONDS", default=5.0)
+TRADE_STREAM_POLL_MAX_SECONDS = env.float("TRADE_STREAM_POLL_MAX_SECONDS", default=120.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [

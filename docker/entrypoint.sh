@@ -1,5 +1,5 @@
 #!/bin/sh
-# One image, several roles: web | worker | beat | migrate | any other command.
+# One image, several roles: web | worker | beat | stream | migrate | any other command.
 set -eu
 
 role="${1:-web}"
@@ -15,6 +15,10 @@ case "$role" in
     # The schedule state file must live somewhere writable by the non-root user.
     exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}" \
       --schedule "${CELERY_BEAT_SCHEDULE_FILE:-/tmp/celerybeat-schedule}"
+    ;;
+  stream)
+    # Alpaca's trade updates (fills) applied as they come; polling as the fallback.
+    exec python manage.py trade_stream
     ;;
   migrate)
     exec python manage.py migrate --noinput

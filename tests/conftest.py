@@ -72,3 +72,36 @@ def throwaway_redis():
     port, url = redis_server_start()
     yield port, url
     redis_server_stop(port)
+
+
+@pytest.fixture
+def alpaca_standin(settings):
+    """Alpaca's trading and data APIs and its trade stream on a free loopback port, with
+    every Alpaca account of the test pointed at it (tests/standins/alpaca.py)."""
+    from tests.standins.alpaca import AlpacaStandin
+
+    standin = AlpacaStandin().start()
+    settings.ALPACA_TRADING_URL = standin.url
+    settings.ALPACA_DATA_URL = standin.url
+    settings.ALPACA_STREAM_URL = standin.stream_url
+    settings.ALPACA_RETRY_WAIT_SECONDS = 0.05
+    settings.ALPACA_TIMEOUT_SECONDS = 2.0
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def alpaca_account(org, alpaca_standin):
+    """An Alpaca paper account of ``org`` whose keys the stand-in knows."""
+    from brokers.models import BrokerAccount
+    from brokers.services import broker_account_create
+
+    key_id, secret = f"PK{uuid.uuid4().hex[:18].upper()}", uuid.uuid4().hex + uuid.uuid4().hex
+    alpaca_standin.add_account(key_id, secret)
+    return broker_account_create(
+        organization=org,
+        name="Alpaca paper",
+        broker=BrokerAccount.Broker.ALPACA,
+        mode=BrokerAccount.Mode.PAPER,
+        credentials={"api_key": key_id, "secret_key": secret},
+    )

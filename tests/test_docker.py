@@ -65,7 +65,7 @@ def test_compose_file_is_valid_against_the_compose_specification(compose):
 
 
 def test_compose_names_the_services(compose):
-    services = {"postgres", "redis", "migrate", "web", "nginx", "worker", "beat"}
+    services = {"postgres", "redis", "migrate", "web", "nginx", "worker", "beat", "stream"}
     assert set(compose["services"]) == services
     assert compose["services"]["postgres"]["image"] == "postgres:16"
     assert compose["services"]["redis"]["image"] == "redis:7"
@@ -76,7 +76,7 @@ def test_compose_services_have_healthchecks(compose, service):
     assert compose["services"][service]["healthcheck"]["test"]
 
 
-@pytest.mark.parametrize("service", ["migrate", "web", "worker", "beat"])
+@pytest.mark.parametrize("service", ["migrate", "web", "worker", "beat", "stream"])
 def test_compose_app_services_use_the_image_and_a_known_role(compose, service):
     conf = compose["services"][service]
     assert conf["build"]["dockerfile"] == "docker/Dockerfile"
@@ -239,6 +239,26 @@ def test_worker_and_beat_entries_start_on_redis(tmp_path, throwaway_redis, role,
     if role == "beat":
         # Its state goes where it is told (a writable path for the non-root user).
         assert list(tmp_path.glob("beat-schedule*"))
+
+
+def test_stream_entry_starts_and_stops_cleanly(tmp_path):
+    env = _env(tmp_path)
+    migrate = subprocess.run(
+        [str(ENTRYPOINT), "migrate"], cwd=ROOT, env=env, capture_output=True, timeout=300
+    )
+    assert migrate.returncode == 0
+    log = tmp_path / "stream.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [str(ENTRYPOINT), "stream"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+        try:
+            started = _wait_for(lambda: "trade stream started" in log.read_text(), timeout=60)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=30)
+    assert started, log.read_text()[-2000:]
+    assert code == 0 and "trade stream stopped" in log.read_text()
 
 
 # --- The proxy in front: the only published ports, buffering, TLS, redacted logs ---------

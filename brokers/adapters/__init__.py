@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 ADAPTERS: dict[str, str] = {
     "paper": "brokers.adapters.paper.PaperAdapter",
+    "alpaca": "brokers.adapters.alpaca.AlpacaAdapter",
     "binance": "brokers.adapters.ccxt.BinanceAdapter",
     "kraken": "brokers.adapters.ccxt.KrakenAdapter",
 }
@@ -29,5 +30,13 @@ def get_adapter(account: BrokerAccount) -> BrokerAdapter:
             f"The {account.broker!r} broker is not supported yet; "
             f"account {account.name!r} cannot place orders."
         )
-    adapter_class: type[BrokerAdapter] = import_string(path)
-    return adapter_class(account)
+    return adapter_class_for(account.broker)(account)
+
+
+def adapter_class_for(broker: str) -> type[BrokerAdapter]:
+    """The adapter class of a broker kind (for what needs no account: its credential
+    fields); a BrokerError for a broker we lack."""
+    path = ADAPTERS.get(broker)
+    if path is None:
+        raise BrokerError(f"The {broker!r} broker is not supported.")
+    return import_string(path)

@@ -170,13 +170,6 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def get_order(self, client_order_id: str) -> OrderUpdate | None: ...
 
-    def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
-        """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
-        it, and returns the updates of the resting orders that price filled (or canceled,
-        one-cancels-other). The paper market is per organization: one call acts on every
-        paper account of the account's organization."""
-        return []
-
     def cancel_order(self, client_order_id: str) -> OrderUpdate | None:
         """Cancel one open order; its state afterwards, None if the broker does not know it."""
         raise NotImplementedError
@@ -186,18 +179,27 @@ class BrokerAdapter(ABC):
         raise NotImplementedError
 
     def list_open_orders(self) -> list[OrderUpdate]:
-        """The broker's open orders (for reconciliation and adopting unrecorded orders)."""
+        """The broker's open orders (for reconciliation and adoption of orders we placed
+        but did not record)."""
         raise NotImplementedError
 
     def test_connection(self) -> str:
-        """Check the credentials without trading: a short description of the account, or a
-        BrokerError with a reason a trader understands."""
+        """Check the credentials without trading: a short description of the account, or
+        a BrokerError with a reason a trader understands."""
         raise NotImplementedError
 
     def list_instruments(self) -> list[InstrumentInfo]:
+        """What the broker trades (for the ticker database)."""
         raise NotImplementedError
 
     @classmethod
     def credential_fields(cls) -> list[tuple[str, str, bool]]:
         """(name, label, secret) of each credential the account form asks for."""
         raise NotImplementedError
+
+    def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
+        """A price seen in a signal. Real brokers ignore it; the paper broker's market uses
+        it, and returns the updates of the resting orders that price filled (or canceled,
+        one-cancels-other). The paper market is per organization: one call acts on every
+        paper account of the account's organization."""
+        return []

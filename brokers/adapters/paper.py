@@ -131,6 +131,14 @@ class PaperAdapter(BrokerAdapter):
         order = _find(self.account, client_order_id)
         return None if order is None else order_to_update(order, with_legs=True)
 
+    @classmethod
+    def credential_fields(cls) -> list[tuple[str, str, bool]]:
+        return []
+
+    def test_connection(self) -> str:
+        snapshot = self.get_account()
+        return f"Paper account {self.account.name}, {snapshot.cash} cash"
+
     def record_price(self, symbol: str, price: Decimal) -> list[OrderUpdate]:
         return paper_market_record_price(
             organization_id=self.account.organization_id, symbol=symbol, price=price

@@ -35,6 +35,7 @@ EXPECTED_PATHS = {
     "/api/v1/positions/": {"get"},
     "/api/v1/accounts/": {"get", "post"},
     "/api/v1/accounts/{id}/": {"get", "put", "patch", "delete"},
+    "/api/v1/accounts/{id}/test-connection/": {"post"},
     "/api/v1/strategies/": {"get", "post"},
     "/api/v1/strategies/{id}/": {"get", "put", "patch", "delete"},
     "/api/v1/subscriptions/": {"get", "post"},

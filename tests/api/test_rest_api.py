@@ -40,7 +40,12 @@ def test_account_credentials_are_write_only_and_encrypted(api, org):
     secret = "sk-very-secret-123"
     response = api.post(
         "/api/v1/accounts/",
-        {"name": "Alpaca", "broker": "alpaca", "mode": "paper", "credentials": {"secret": secret}},
+        {
+            "name": "Alpaca",
+            "broker": "alpaca",
+            "mode": "paper",
+            "credentials": {"api_key": "PKTEST123", "secret_key": secret},
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -49,7 +54,7 @@ def test_account_credentials_are_write_only_and_encrypted(api, org):
     account = BrokerAccount.objects.get(pk=response.json()["id"])
     assert account.organization == org
     assert secret not in account.credentials_encrypted
-    assert account.credentials == {"secret": secret}
+    assert account.credentials == {"api_key": "PKTEST123", "secret_key": secret}
     listed = api.get("/api/v1/accounts/").content.decode()
     assert secret not in listed and 'credentials"' not in listed
 

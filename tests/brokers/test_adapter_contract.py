@@ -31,16 +31,17 @@ class Broker:
     price: Decimal
 
 
-def _paper(org) -> Broker:
+def _paper(request, org) -> Broker:
     adapter = get_adapter(BrokerAccountFactory(organization=org))
     adapter.record_price("AAPL", D("100"))
     return Broker(adapter=adapter, symbol="AAPL", price=D("100"))
 
 
 def _exchange(stand_in_class, symbol: str):
-    def make(org, settings, finalizers) -> Broker:
+    def make(request, org) -> Broker:
         stand = stand_in_class().start()
-        finalizers.append(stand.stop)
+        request.addfinalizer(stand.stop)
+        settings = request.getfixturevalue("settings")
         settings.CCXT_URLS = {stand.name: stand.url, f"{stand.name}:sandbox": stand.url}
         mode = "paper" if stand.name == "binance" else "live"
         credentials = {"apiKey": stand.api_key, "secret": stand.secret}
@@ -52,19 +53,24 @@ def _exchange(stand_in_class, symbol: str):
     return make
 
 
+def _alpaca(request, org) -> Broker:
+    # Over real HTTP through alpaca-py to the loopback stand-in of Alpaca's API.
+    account = request.getfixturevalue("alpaca_account")
+    request.getfixturevalue("alpaca_standin").set_price("AAPL", "100")
+    return Broker(adapter=get_adapter(account), symbol="AAPL", price=D("100"))
+
+
 BROKERS = {
-    "paper": lambda org, settings, finalizers: _paper(org),
+    "paper": _paper,
+    "alpaca": _alpaca,
     "binance": _exchange(BinanceStandIn, "BTCUSDT"),
     "kraken": _exchange(KrakenStandIn, "BTCUSD"),
 }
 
 
 @pytest.fixture(params=sorted(BROKERS))
-def broker(request, org, settings):
-    finalizers = []
-    yield BROKERS[request.param](org, settings, finalizers)
-    for finalize in finalizers:
-        finalize()
+def broker(request, org) -> Broker:
+    return BROKERS[request.param](request, org)
 
 
 def test_every_registered_adapter_is_under_contract():

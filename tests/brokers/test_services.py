@@ -2,11 +2,18 @@ from decimal import Decimal
 
 import pytest
 
-from brokers.adapters import get_adapter
+from brokers.adapters import ADAPTERS, get_adapter
+from brokers.adapters.alpaca import AlpacaAdapter
 from brokers.adapters.base import BracketSpec, BrokerError, OrderUpdate
 from brokers.adapters.paper import PaperAdapter
 from brokers.models import BrokerAccount, Order, PaperOrder, Position
-from brokers.services import account_cancel_open_orders, order_apply_update, paper_account_reset
+from brokers.services import (
+    account_cancel_open_orders,
+    broker_account_create,
+    broker_account_update,
+    order_apply_update,
+    paper_account_reset,
+)
 from tests.brokers.factories import OrderFactory, order_request
 from tests.factories import BrokerAccountFactory
 
@@ -217,9 +224,35 @@ def test_reset_leaves_other_accounts_alone(account, paper, org):
     assert neighbour.get_position("AAPL").quantity == D("10")
 
 
-def test_get_adapter_knows_paper_and_refuses_the_rest(org):
+def test_get_adapter_knows_paper_and_alpaca_and_refuses_the_rest(org):
     assert isinstance(get_adapter(BrokerAccountFactory(organization=org)), PaperAdapter)
     alpaca = BrokerAccountFactory(organization=org, broker="alpaca", name="Main")
-    with pytest.raises(BrokerError, match="'alpaca' broker is not supported") as caught:
-        get_adapter(alpaca)
+    assert isinstance(get_adapter(alpaca), AlpacaAdapter)
+    unknown = BrokerAccountFactory(organization=org, broker="nowhere", name="Main")
+    with pytest.raises(BrokerError, match="'nowhere' broker is not supported") as caught:
+        get_adapter(unknown)
     assert not caught.value.transient
+
+
+def test_every_broker_choice_has_an_adapter():
+    # No broker kind may be offered that does not work.
+    assert set(BrokerAccount.Broker.values) <= set(ADAPTERS)
+
+
+def test_an_alpaca_account_without_its_key_and_secret_never_trades(org):
+    lacking = broker_account_create(
+        organization=org, name="A", broker="alpaca", credentials={"api_key": "PK1"}
+    )
+    assert lacking.status == "error"
+    assert lacking.status_message == "Credentials missing: Secret key."
+    complete = broker_account_update(
+        account=lacking, credentials={"api_key": "PK1", "secret_key": "s3"}
+    )
+    assert (complete.status, complete.status_message) == ("active", "")
+    renamed = broker_account_update(account=complete, name="B")  # keeps its credentials
+    assert renamed.credentials == {"api_key": "PK1", "secret_key": "s3"}
+    assert renamed.status == "active"
+    paper = broker_account_create(organization=org, name="P")
+    assert paper.status == "active"
+    moved = broker_account_update(account=paper, broker="alpaca")
+    assert moved.status == "error" and "API key ID, Secret key" in moved.status_message

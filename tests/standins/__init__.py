@@ -1,2 +1,3 @@
-"""Loopback stand-ins for brokers' remote APIs: real HTTP servers on free ports, shaped as
-each broker's published API, driven in tests through the broker's real SDK."""
+"""Loopback stand-ins for brokers' remote APIs: real servers on free ports, shaped as each
+broker's published API, so the adapters are driven through the brokers' own SDKs over real
+HTTP (and websockets)."""
