@@ -1,14 +1,17 @@
-"""refresh_instruments: the ticker database from Alpaca's asset list (the stand-in, through
-alpaca-py), and ticker-does-not-exist following it."""
+"""refresh_instruments: the ticker database from a broker's asset list (Alpaca's stand-in
+through alpaca-py, Binance's through ccxt), and ticker-does-not-exist following it."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from brokers.instruments import instrument_asset_classes
 from brokers.models import Instrument
-from tests.factories import InstrumentFactory, StrategyFactory
+from tests.factories import BrokerAccountFactory, InstrumentFactory, StrategyFactory
+from tests.standins.binance import DEFAULT_MARKETS, BinanceStandIn
+from tests.standins.exchange import StandInMarket
 from webhooks.services import webhook_create, webhook_password
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +61,32 @@ def test_clear_errors(org, alpaca_account, alpaca_standin):
 def test_no_account_to_ask(db):
     with pytest.raises(CommandError, match="No active alpaca account"):
         call_command("refresh_instruments", "--broker", "alpaca")
+
+
+def test_refresh_from_an_exchange_through_ccxt(org, settings):
+    # A crypto exchange's markets (the Binance stand-in, through ccxt) feed the same table:
+    # a market the exchange adds becomes a ticker a signal may name, with its lot size.
+    stand = BinanceStandIn(
+        markets={
+            **DEFAULT_MARKETS,
+            "SOLUSDT": StandInMarket(
+                base="SOL", quote="USDT", last=Decimal("150"), step=Decimal("0.001")
+            ),
+        }  # fmt: skip
+    ).start()
+    try:
+        settings.CCXT_URLS = {"binance": stand.url, "binance:sandbox": stand.url + "/testnet"}
+        BrokerAccountFactory(
+            organization=org,
+            broker="binance",
+            mode="paper",
+            credentials={"apiKey": stand.api_key, "secret": stand.secret},
+        )
+        call_command("refresh_instruments", "--broker", "binance")
+    finally:
+        stand.stop()
+    sol = Instrument.objects.get(symbol="SOLUSDT")
+    assert (sol.asset_class, sol.exchange, sol.quantity_step, sol.active) == (
+        "crypto", "BINANCE", Decimal("0.001"), True,
+    )  # fmt: skip
+    assert instrument_asset_classes(symbol="SOLUSDT") == frozenset({"crypto"})
