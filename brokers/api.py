@@ -1,32 +1,20 @@
-"""/api/v1/accounts/ (broker accounts), /api/v1/orders/, /api/v1/positions/."""
+"""/api/v1/accounts/ (broker accounts), /api/v1/positions/. Orders and drifts, which reach
+a broker, are execution.api's."""
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.permissions import (
-    TRADE,
-    TenantScopedMixin,
-    acting_user,
-    filter_params,
-    request_tenant,
-)
+from accounts.permissions import TRADE, TenantScopedMixin, filter_params, request_tenant
 from brokers.connections import broker_account_test_connection
-from brokers.models import BrokerAccount, Order, Position
+from brokers.models import BrokerAccount, Position
 from brokers.serializers import (
     BrokerAccountSerializer,
-    OrderFilterSerializer,
-    OrderSerializer,
     PositionFilterSerializer,
     PositionSerializer,
 )
-from signals.approvals import OrderNotPending, order_approve, order_reject
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class ConnectionResultSerializer(serializers.Serializer):
@@ -57,49 +45,6 @@ class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         serializer.save(organization=request_tenant(self.request).organization)
-
-
-@extend_schema_view(list=extend_schema(parameters=[OrderFilterSerializer]))
-class OrderViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
-    """Orders; those waiting for approval (status pending_approval) can be approved, which
-    submits them, or rejected. Traders and keys with signals:write may do both."""
-
-    model = Order
-    serializer_class = OrderSerializer
-    access_by_action = {"approve": TRADE, "reject": TRADE}
-
-    @extend_schema(request=None, responses={200: OrderSerializer(many=True), 409: ErrorSerializer})
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
-        return self._decide(order_approve)
-
-    @extend_schema(request=None, responses={200: OrderSerializer(many=True), 409: ErrorSerializer})
-    @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
-        return self._decide(order_reject)
-
-    def _decide(self, decision):
-        order = self.get_object()  # another tenant's order is a 404 here
-        user = acting_user(self.request)
-        try:
-            decided = decision(organization=order.organization, order_id=order.pk, user=user)
-        except OrderNotPending as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(OrderSerializer(decided, many=True).data)
-
-    def get_queryset(self):
-        queryset = super().get_queryset().order_by("-created_at")
-        if self.action != "list":
-            return queryset
-        params = filter_params(OrderFilterSerializer, self.request)
-        lookups = {
-            "status": "status",
-            "accountId": "account_id",
-            "signalId": "signal_id",
-            "symbol": "symbol__iexact",
-            "since": "created_at__gte",
-        }
-        return queryset.filter(**{lookups[k]: v for k, v in params.items()})
 
 
 @extend_schema_view(list=extend_schema(parameters=[PositionFilterSerializer]))

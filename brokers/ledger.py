@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from brokers.models import BrokerAccount, LedgerEntry, Position
+from brokers.models import BrokerAccount, LedgerEntry, PaperOrder, Position
 from config import compiled
 from config.compiled import CompiledQuery
 
@@ -114,3 +114,9 @@ def _closed_by(quantity: Decimal, delta: Decimal) -> Decimal:
 
 def _money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_STEP)
+
+
+def paper_order_insert(order: PaperOrder) -> None:
+    """Book a new paper order: an INSERT built once per shape (config.compiled), as every
+    paper submission makes one. The caller holds the account lock."""
+    compiled.insert(order)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.crypto import decrypt_json, encrypt_json
 from accounts.tenancy import OrgOwnedModel
+from brokers.vocabulary import Leg, OrderType, Side, TimeInForce
 
 MONEY = {"max_digits": 20, "decimal_places": 8}
 
@@ -68,6 +69,8 @@ class BrokerAccount(OrgOwnedModel):
     initial_cash = models.DecimalField(**MONEY, default=Decimal("100000"))
     cash = models.DecimalField(**MONEY, default=Decimal("100000"))
     created_at = models.DateTimeField(default=timezone.now)
+    # When the paper ledger last started over: reconciliation counts our fills since then.
+    reset_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.broker}, {self.mode})"
@@ -101,26 +104,18 @@ class Position(OrgOwnedModel):
 
 
 class Order(OrgOwnedModel):
-    class Leg(models.TextChoices):
-        ENTRY = "entry", "Entry"
-        EXIT = "exit", "Exit"
-        TAKE_PROFIT = "take_profit", "Take profit"
-        STOP_LOSS = "stop_loss", "Stop loss"
-
-    class Side(models.TextChoices):
-        BUY = "buy", "Buy"
-        SELL = "sell", "Sell"
-
-    class Type(models.TextChoices):
-        MARKET = "market", "Market"
-        LIMIT = "limit", "Limit"
-        STOP = "stop", "Stop"
-        STOP_LIMIT = "stop_limit", "Stop limit"
-        TRAILING_STOP = "trailing_stop", "Trailing stop"
+    # The vocabularies are declared once, in brokers.vocabulary.
+    Leg = Leg
+    Side = Side
+    Type = OrderType
+    TimeInForce = TimeInForce
 
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", "Pending approval"
         NEW = "new", "New"
+        # Committed before the call to the broker: the order may or may not have reached
+        # it. Only asking the broker by client order id settles it (execution.reconcile).
+        SUBMITTING = "submitting", "Submitting"
         # A bracket leg waiting for its parent to fill (Alpaca's word for it).
         HELD = "held", "Held"
         SUBMITTED = "submitted", "Submitted"
@@ -152,7 +147,7 @@ class Order(OrgOwnedModel):
     stop_price = models.DecimalField(**MONEY, null=True, blank=True)
     trail_amount = models.DecimalField(**MONEY, null=True, blank=True)
     trail_percent = models.DecimalField(**MONEY, null=True, blank=True)
-    time_in_force = models.CharField(max_length=4, default="day")
+    time_in_force = models.CharField(max_length=4, choices=TimeInForce.choices, default="day")
     extended_hours = models.BooleanField(default=False)
     client_order_id = models.CharField(max_length=128, unique=True)
     broker_order_id = models.CharField(max_length=128, blank=True, default="")
@@ -183,6 +178,7 @@ class Order(OrgOwnedModel):
 
 OPEN_ORDER_STATUSES = (
     Order.Status.NEW,
+    Order.Status.SUBMITTING,
     Order.Status.SUBMITTED,
     Order.Status.HELD,
     Order.Status.OPEN,
@@ -299,3 +295,37 @@ class LedgerEntry(OrgOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.symbol} @ {self.price}"
+
+
+class PositionDrift(OrgOwnedModel):
+    """A difference reconciliation found between the position our filled orders add up to
+    and the one the broker reports, open until a later pass finds them equal again. We
+    never trade to close a drift: the trader decides, and ``action`` says what was done."""
+
+    class Action(models.TextChoices):
+        RECORDED = "recorded", "Recorded for the trader (no order placed)"
+        RESOLVED = "resolved", "Resolved: the positions agree again"
+
+    account = models.ForeignKey(
+        BrokerAccount, on_delete=models.CASCADE, related_name="position_drifts"
+    )
+    symbol = models.CharField(max_length=40)
+    ours = models.DecimalField(**MONEY)
+    brokers = models.DecimalField(**MONEY)
+    detected_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.RECORDED)
+
+    class Meta:
+        constraints = [
+            # At most one open drift per account and symbol: a pass updates it in place.
+            models.UniqueConstraint(
+                fields=["account", "symbol"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="uniq_open_position_drift",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "-detected_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}: ours {self.ours}, broker's {self.brokers}"

@@ -6,12 +6,17 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Organization
-from brokers.adapters import get_adapter
-from brokers.adapters.base import BrokerError
-from brokers.models import OPEN_ORDER_STATUSES, BrokerAccount, Order, PaperPrice, Position
+from brokers.models import (
+    OPEN_ORDER_STATUSES,
+    BrokerAccount,
+    Order,
+    PaperOrder,
+    PaperPrice,
+    Position,
+)
 from config.compiled import CompiledQuery
 from config.keyset import keyset_page, within_days
 
@@ -65,6 +70,78 @@ def paper_price_get(*, organization_id, symbol: str) -> Decimal | None:
     return rows[0][0] if rows else None
 
 
+# -- the paper broker's hot reads ----------------------------------------------------------
+# Each paper submission and priced signal runs these: compiled once per process
+# (config.compiled; docs/benchmarks.md, "Statements compiled once per process").
+
+
+def _may_act_at(price: Decimal) -> Q:
+    """Resting orders a price can fill or change; the rest of the book is left unlocked.
+    A superset of what _price_resting acts on: every trailing stop (its trail moves)."""
+    buy, sell = Q(side="buy"), Q(side="sell")
+    as_limit = Q(order_type="limit") | Q(order_type="stop_limit", triggered_at__isnull=False)
+    as_stop = Q(order_type="stop") | Q(order_type="stop_limit", triggered_at__isnull=True)
+    return (
+        Q(order_type="trailing_stop")
+        | (as_limit & ((buy & Q(limit_price__gte=price)) | (sell & Q(limit_price__lte=price))))
+        | (as_stop & ((buy & Q(stop_price__lte=price)) | (sell & Q(stop_price__gte=price))))
+    )
+
+
+# Every priced signal asks this: compiled once per process (config.compiled).
+_RESTING_ACCOUNTS = CompiledQuery(
+    lambda organization_id, symbol, price: (
+        PaperOrder.objects.filter(
+            organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
+        )
+        .filter(_may_act_at(price))
+        .values_list("account_id")
+        .distinct()
+    ),
+    organization_id=uuid.UUID,
+    symbol=str,
+    price=Decimal,
+)
+
+
+# The reads of every paper submission, compiled once per process (config.compiled).
+_POSITION = CompiledQuery(
+    lambda account_id, symbol: Position.objects.filter(account_id=account_id, symbol=symbol)[:1],
+    account_id=uuid.UUID,
+    symbol=str,
+)
+_LOCK_ACCOUNT = CompiledQuery(
+    lambda account_id: BrokerAccount.objects.select_for_update().filter(pk=account_id),
+    account_id=uuid.UUID,
+)
+_FIND = CompiledQuery(
+    lambda account_id, client_order_id: PaperOrder.objects.filter(
+        account_id=account_id, client_order_id=client_order_id
+    )[:1],
+    account_id=uuid.UUID,
+    client_order_id=str,
+)
+
+
+def position_get(*, account_id, symbol: str) -> Position | None:
+    return _POSITION.first(account_id=account_id, symbol=symbol)
+
+
+def paper_account_lock(*, account_id) -> BrokerAccount | None:
+    """The account's row, locked (SELECT ... FOR UPDATE): the paper book's one lock."""
+    return _LOCK_ACCOUNT.first(account_id=account_id)
+
+
+def paper_order_find(*, account_id, client_order_id: str) -> PaperOrder | None:
+    return _FIND.first(account_id=account_id, client_order_id=client_order_id)
+
+
+def paper_resting_accounts(*, organization_id, symbol: str, price: Decimal) -> set:
+    """The accounts with a resting order in ``symbol`` that ``price`` may fill or move."""
+    rows = _RESTING_ACCOUNTS.rows(organization_id=organization_id, symbol=symbol, price=price)
+    return {row[0] for row in rows}
+
+
 def paper_prices_get(*, organization_id, symbols: Iterable[str]) -> dict[str, Decimal]:
     rows = PaperPrice.objects.filter(organization_id=organization_id, symbol__in=list(symbols))
     return dict(rows.values_list("symbol", "price"))
@@ -81,32 +158,7 @@ class PositionView:
     realized_pnl: Decimal
 
 
-@dataclass(frozen=True)
-class AccountOverview:
-    account: BrokerAccount
-    equity: Decimal | None
-    cash: Decimal | None
-    buying_power: Decimal | None
-    positions: list[PositionView]
-    error: str = ""  # the broker's answer when it could not be asked
-
-
-def account_overview(*, organization: Organization, account: BrokerAccount) -> AccountOverview:
-    """Equity, cash, buying power and open positions valued at the last price known (the
-    paper market's for paper accounts), as the account page shows them."""
-    rows = list(position_list(organization=organization, account=account))
-    prices = paper_prices_get(organization_id=organization.id, symbols=[p.symbol for p in rows])
-    positions = [_position_view(p, prices.get(p.symbol)) for p in rows]
-    try:
-        snapshot = get_adapter(account).get_account()
-    except BrokerError as exc:
-        return AccountOverview(account, None, None, None, positions, str(exc))
-    return AccountOverview(
-        account, snapshot.equity, snapshot.cash, snapshot.buying_power, positions
-    )
-
-
-def _position_view(position: Position, price: Decimal | None) -> PositionView:
+def position_view(position: Position, price: Decimal | None) -> PositionView:
     value = pnl = None
     if price is not None:
         value = position.quantity * price

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from accounts.serializers import CamelModelSerializer
 from brokers.adapters.market_data import market_data_sources
-from brokers.models import BrokerAccount, Order, Position
+from brokers.models import BrokerAccount, Order, Position, PositionDrift
 from brokers.services import (
     ACCOUNT_RANGES,
     CREDENTIAL_MAX_LENGTH,
@@ -114,3 +114,20 @@ class PositionSerializer(CamelModelSerializer):
 class PositionFilterSerializer(serializers.Serializer):
     accountId = serializers.UUIDField(required=False)  # noqa: N815
     symbol = StrictCharField(required=False, max_length=40)
+
+
+class PositionDriftSerializer(CamelModelSerializer):
+    """A difference reconciliation found between our position and the broker's."""
+
+    class Meta:
+        model = PositionDrift
+        fields = ["id", "account_id", "symbol", "ours", "brokers", "detected_at"]
+        fields += ["resolved_at", "action"]
+        read_only_fields = fields
+
+    account_id = serializers.UUIDField(read_only=True)
+
+
+class PositionDriftFilterSerializer(serializers.Serializer):
+    accountId = serializers.UUIDField(required=False)  # noqa: N815
+    open = serializers.BooleanField(required=False, help_text="true: only unresolved drifts")

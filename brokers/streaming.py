@@ -42,7 +42,7 @@ FILL_EVENTS = ("fill", "partial_fill")
 def broker_update_apply(*, update: OrderUpdate, account: BrokerAccount) -> Order | None:
     """Apply a broker's report of one order through the one service that does it (the
     submission path uses the same), so the stream and polling can never disagree with it."""
-    from brokers.services import order_apply_update
+    from execution.records import order_apply_update
 
     return order_apply_update(update=update, account=account)
 

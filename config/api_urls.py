@@ -8,7 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiKeyViewSet
-from brokers.api import BrokerAccountViewSet, OrderViewSet, PositionViewSet
+from brokers.api import BrokerAccountViewSet, PositionViewSet
+from execution.api import OrderViewSet, PositionDriftViewSet
 from signals.api import SignalViewSet
 from strategies.api import StrategyViewSet, SubscriptionViewSet
 from webhooks.api import SignalIngestSlashView, SignalIngestView, WebhookViewSet
@@ -21,6 +22,7 @@ router.include_root_view = False
 router.register("signals", SignalViewSet, basename="signal")
 router.register("orders", OrderViewSet, basename="order")
 router.register("positions", PositionViewSet, basename="position")
+router.register("position-drifts", PositionDriftViewSet, basename="position-drift")
 router.register("accounts", BrokerAccountViewSet, basename="account")
 router.register("strategies", StrategyViewSet, basename="strategy")
 router.register("subscriptions", SubscriptionViewSet, basename="subscription")

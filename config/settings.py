@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "strategies",
     "webhooks",
     "signals",
+    "execution",
     # The browser dashboard: allauth for sign-up, login, email verification, password
     # reset and TOTP two-factor; django-htmx for its live parts.
     "allauth",
@@ -266,7 +267,19 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "signals.purge_rejected_attempts",
         "schedule": 24 * 3600.0,
     },
+    "execution-reconcile": {
+        "task": "execution.reconcile",
+        "schedule": float(env.int("RECONCILE_INTERVAL_SECONDS", default=60)),
+    },
 }
+# Orders one worker process keeps in flight per network broker (execution.submission: a
+# thread pool per broker kind; the database writes stay batched on the task's own
+# connection). The paper broker is in our database and runs on the task's thread.
+# A broker kind not named here gets execution.brokers.DEFAULT_CONCURRENCY.
+BROKER_CONCURRENCY = {"alpaca": 32}
+# A SUBMITTING order older than this, of a signal no longer being processed, is settled by
+# reconciliation: adopted when its broker has it, failed when it does not.
+RECONCILE_SUBMITTING_GRACE_SECONDS = env.int("RECONCILE_SUBMITTING_GRACE_SECONDS", default=120)
 
 # Alpaca (brokers/adapters/alpaca.py, alpaca-py). Empty URLs: Alpaca's own for each
 # account's mode (paper-api.alpaca.markets / api.alpaca.markets, data.alpaca.markets, the

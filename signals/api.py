@@ -6,7 +6,7 @@ from rest_framework import viewsets
 
 from accounts.permissions import TenantScopedMixin, filter_params
 from brokers.models import Order
-from signals.models import Signal
+from signals.models import Signal, SignalResult
 from signals.serializers import (
     BROKER_FAILURES,
     SignalDetailSerializer,
@@ -33,10 +33,13 @@ class SignalViewSet(TenantScopedMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         failures = Order.objects.filter(signal=OuterRef("pk"), status__in=BROKER_FAILURES)
+        refusals = SignalResult.objects.filter(
+            signal=OuterRef("pk"), error_code=SignalResult.BROKER_ERROR
+        )
         queryset = (
             super()
             .get_queryset()
-            .annotate(has_broker_failure=Exists(failures))
+            .annotate(has_broker_failure=Exists(failures) | Exists(refusals))
             .order_by("-received_at")
         )
         if self.action != "list":

@@ -10,9 +10,9 @@ once, by the lane's holder.
 
 Exactly once holds as for a rerun: the orders and client order ids were fixed in phase 1,
 the paper broker dedups on client order id under the account lock, and the broker's answer
-is applied by a conditional update on an order still ``new``. A batch whose process died
+is applied by a conditional update on an order still ``submitting``. A batch whose process died
 or failed is submitted by the signal's task after CHUNK_WAIT_SECONDS; one left with
-orders still ``new`` (a temporary broker error) is resubmitted by it, so its retry logic
+orders still to send (a temporary broker error) is resubmitted by it, so its retry logic
 applies.
 """
 
@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from brokers.models import Order
+from execution.submission import TO_SUBMIT
 from signals.models import Signal, SignalResult
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def _still_new(run, others: list) -> list:
     leftover = []
     for _, batch in others:
         for account_id, _ in batch:
-            todo = [o for o in run.orders.get(account_id, []) if o.status == Order.Status.NEW]
+            todo = [o for o in run.orders.get(account_id, []) if o.status in TO_SUBMIT]
             if todo:
                 leftover.append((account_id, todo))
     return leftover
@@ -141,8 +142,8 @@ def fanout_run_batch(*, signal_id, attempt: int, index: int, account_ids: list) 
 
 
 def _run_batch(signal_id, attempt: int, account_ids: list) -> None:
+    from execution.submission import submit_batch
     from signals.pipeline import Run
-    from signals.submission import submit_batch
 
     signal = Signal.objects.filter(
         pk=signal_id, status=Signal.Status.PROCESSING, attempts=attempt
@@ -158,7 +159,7 @@ def _run_batch(signal_id, attempt: int, account_ids: list) -> None:
     results = SignalResult.objects.filter(signal=signal, account_id__in=account_ids)
     run.results = {r.account_id: r for r in results}
     batch = sorted(
-        (account_id, [o for o in orders if o.status == Order.Status.NEW])
+        (account_id, [o for o in orders if o.status in TO_SUBMIT])
         for account_id, orders in run.orders.items()
     )
     submit_batch(run, [(account_id, todo) for account_id, todo in batch if todo])

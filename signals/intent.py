@@ -5,6 +5,8 @@ Stored as JSON on ``Signal.intent`` (decimals as strings, so no precision is los
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 
+from brokers.vocabulary import OrderType, TimeInForce
+
 # TradersPost actions, then UTM's (snake_case here; the UTM parser maps openLong -> open_long).
 ACTIONS = (
     "buy",
@@ -27,8 +29,8 @@ QUANTITY_TYPES = (
     "percent_of_equity",
     "percent_of_position",
 )
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
-TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
+ORDER_TYPES = tuple(OrderType.values)
+TIME_IN_FORCE = tuple(TimeInForce.values)
 
 _DECIMALS = {
     "price",

@@ -196,6 +196,8 @@ class SignalResult(OrgOwnedModel):
         PENDING_APPROVAL = "pending_approval", "Pending approval"
         FAILED = "failed", "Failed"
 
+    BROKER_ERROR = "BROKER_ERROR"
+
     signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="results")
     subscription = models.ForeignKey(
         "strategies.Subscription", on_delete=models.SET_NULL, null=True, blank=True
@@ -203,6 +205,9 @@ class SignalResult(OrgOwnedModel):
     account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.CASCADE)
     status = models.CharField(max_length=16, choices=Status.choices)
     reason = models.TextField(blank=True, default="")
+    # BROKER_ERROR when the account's broker refused or failed it before any order existed
+    # (no adapter for its broker, a quote or position it could not give).
+    error_code = models.CharField(max_length=16, blank=True, default="")
     # What the pipeline needs to (re)submit this account's orders later (after a crash or an
     # approval) that the Order rows do not hold: the signal's reference price and each
     # leg's bracket (take profit / stop loss) spec.

@@ -8,8 +8,9 @@ enqueueing a signal twice):
   subscription x leg, deterministic client_order_id) with each account's SignalResult in
   one transaction: after a crash either all exist or none, and an account that has a
   result is never planned again;
-- phase 2 submits the orders still NEW; the adapter dedups on client_order_id, so an order
-  sent just before a crash is recognised, not placed twice.
+- phase 2 hands the orders to execution.submission, which sends those still to send
+  (SUBMITTING: committed as such in phase 1) with no transaction open; the adapter dedups
+  on client_order_id, so an order sent just before a crash is recognised, not placed twice.
 The signal's timings (received, planned, submitted, filled) are the ends of those phases.
 """
 
@@ -26,17 +27,20 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerAdapter, BrokerError, TransientBrokerError
 from brokers.models import BrokerAccount, Order
-from brokers.services import account_cancel_open_orders, order_apply_update
+from brokers.vocabulary import order_fields
 from config import compiled
+from execution.brokers import adapter_class_for, adapter_for
+from execution.orders import account_cancel_open_orders
+from execution.outcomes import result_outcome, result_set
+from execution.reconcile import order_settle
+from execution.records import ERROR_MAX_CHARS, order_apply_update, order_end
+from execution.submission import submit_all as _submit_all
 from signals.faults import Interrupted, database_reset, is_transient
 from signals.intent import SignalIntent
 from signals.lanes import signal_lane
 from signals.models import Signal, SignalResult
-from signals.submission import ERROR_MAX_CHARS, order_end
-from signals.submission import submit_all as _submit_all
 from signals.targets import Target, instrument_for, signal_targets
 from strategies.planning import (
     Market,
@@ -236,7 +240,7 @@ def _record_price(run: Run) -> None:
             continue
         seen.add(target.account.broker)
         try:
-            updates = get_adapter(target.account).record_price(run.intent.ticker, price)
+            updates = adapter_for(target.account).record_price(run.intent.ticker, price)
         except BrokerError as exc:
             logger.warning("record_price failed for %s: %s", target.account.broker, exc)
             continue
@@ -296,8 +300,10 @@ def _positions(run: Run, targets: list[Target]) -> dict:
             by_broker.setdefault(target.account.broker, []).append(target.account)
     positions: dict = {}
     for accounts in by_broker.values():
+        adapter_class = adapter_class_for(accounts[0])
+        if adapter_class is None:  # each account then fails on its own
+            continue
         try:
-            adapter_class = type(get_adapter(accounts[0]))
             positions.update(adapter_class.get_positions(accounts, run.intent.ticker))
         except BrokerError:  # each account then asks on its own, and fails on its own
             continue
@@ -313,12 +319,16 @@ def target_plan(*, run: Run, target: Target, instrument, positions=None):
         reason = f"account {account.name} is {account.status}"
         return [], _result(signal, target, SignalResult.Status.IGNORED, reason)
     try:
-        adapter = get_adapter(account)
+        adapter = adapter_for(account)
         market = _market(adapter, run.intent, target.settings, instrument, positions or {})
         plan = plan_signal(intent=run.intent, settings=target.settings, market=market)
     except TransientBrokerError:
         raise
-    except (BrokerError, PlanError) as exc:
+    except BrokerError as exc:  # the account's broker refused or lacks an adapter
+        result = _result(signal, target, SignalResult.Status.FAILED, str(exc))
+        result.error_code = SignalResult.BROKER_ERROR
+        return [], result
+    except PlanError as exc:
         return [], _result(signal, target, SignalResult.Status.FAILED, str(exc))
     except Exception as exc:  # one account's surprise must not fail the others
         if is_transient(exc):  # a lost session is not the account's: retry the signal
@@ -411,20 +421,12 @@ def _order_fields(signal: Signal, target: Target, leg, approval: bool, expires) 
         "signal": signal,
         "subscription": target.subscription,
         "leg": leg.leg,
-        "symbol": leg.symbol,
-        "side": leg.side,
-        "quantity": leg.quantity,
-        "order_type": leg.order_type,
-        "limit_price": leg.limit_price,
-        "stop_price": leg.stop_price,
-        "trail_amount": leg.trail_amount,
-        "trail_percent": leg.trail_percent,
-        "time_in_force": leg.time_in_force,
-        "extended_hours": leg.extended_hours,
+        **order_fields(leg),
         "client_order_id": client_order_id_for(
             signal_id=signal.pk, target_key=target.key, leg=leg.leg
         ),
-        "status": Order.Status.PENDING_APPROVAL if approval else Order.Status.NEW,
+        # Committed with the plan, before any broker call: "about to submit".
+        "status": Order.Status.PENDING_APPROVAL if approval else Order.Status.SUBMITTING,
         "approval_expires_at": expires if approval else None,
     }
 
@@ -455,6 +457,9 @@ def _give_up(run: Run) -> None:
         for order in orders:
             if order.status == Order.Status.NEW:
                 order_end(order, Order.Status.FAILED, error)
+            elif order.status == Order.Status.SUBMITTING:
+                # It may be at the broker (a timeout): asked, never guessed.
+                order_settle(order, missing=error)
     for target in run.targets:
         if target.account.pk not in run.results:
             result = _result(run.signal, target, SignalResult.Status.FAILED, error)
@@ -462,43 +467,11 @@ def _give_up(run: Run) -> None:
             run.results[target.account.pk] = result
 
 
-def result_outcome(orders: list[Order], result: SignalResult) -> tuple[str, str]:
-    """What an account's result says, given its orders (after submission, approval,
-    rejection or expiry)."""
-    if not orders:
-        return result.status, result.reason
-    statuses = {o.status for o in orders}
-    errors = "; ".join(f"{o.leg}: {o.error}" for o in orders if o.error)
-    if statuses & {Order.Status.FAILED, Order.Status.REJECTED}:
-        return SignalResult.Status.FAILED, errors
-    if Order.Status.PENDING_APPROVAL in statuses:
-        return SignalResult.Status.PENDING_APPROVAL, result.reason
-    if statuses <= {Order.Status.CANCELED, Order.Status.EXPIRED}:
-        return SignalResult.Status.IGNORED, errors
-    return SignalResult.Status.ORDERED, result.reason
-
-
-def result_refresh(*, signal: Signal, account_id) -> SignalResult | None:
-    result = SignalResult.objects.filter(signal=signal, account_id=account_id).first()
-    orders = list(Order.objects.filter(signal=signal, account_id=account_id, parent__isnull=True))
-    if result is not None and _result_set(result, *result_outcome(orders, result)):
-        result.save(update_fields=["status", "reason", "updated_at"])
-    return result
-
-
-def _result_set(result: SignalResult, status: str, reason: str) -> bool:
-    reason = reason[:ERROR_MAX_CHARS]
-    if (status, reason) == (result.status, result.reason):
-        return False
-    result.status, result.reason = status, reason
-    return True
-
-
 def signal_finish(*, run: Run) -> None:
     changed = [
         r
         for account_id, r in run.results.items()
-        if _result_set(r, *result_outcome(run.orders.get(account_id, []), r))
+        if result_set(r, *result_outcome(run.orders.get(account_id, []), r))
     ]
     SignalResult.objects.bulk_update(changed, ["status", "reason"])
     failed = [r for r in run.results.values() if r.status == SignalResult.Status.FAILED]
@@ -524,6 +497,7 @@ def signal_finish(*, run: Run) -> None:
 
 
 def _signal_fail(signal: Signal, error: str) -> None:
+    # A SUBMITTING order may have reached its broker: reconciliation asks before ending it.
     for order in Order.objects.filter(signal=signal, status=Order.Status.NEW):
         order_end(order, Order.Status.FAILED, error)
     _mark(

@@ -40,7 +40,10 @@ class SignalSerializer(CamelModelSerializer):
             return None
         broker_failed = getattr(signal, "has_broker_failure", None)
         if broker_failed is None:
-            broker_failed = signal.orders.filter(status__in=BROKER_FAILURES).exists()
+            broker_failed = (
+                signal.orders.filter(status__in=BROKER_FAILURES).exists()
+                or signal.results.filter(error_code=SignalResult.BROKER_ERROR).exists()
+            )
         return BROKER_ERROR if broker_failed else "PROCESSING_ERROR"
 
 
@@ -49,12 +52,27 @@ class SignalResultSerializer(CamelModelSerializer):
 
     class Meta:
         model = SignalResult
-        fields = ["account_id", "subscription_id", "status", "reason", "orders"]
+        fields = ["account_id", "subscription_id", "status", "reason", "error_code", "orders"]
         read_only_fields = fields
 
     account_id = serializers.UUIDField(read_only=True)
     subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    error_code = serializers.SerializerMethodField(
+        help_text="BROKER_ERROR when this account's broker refused or failed (its text in "
+        "reason): that account's outcome only, whatever the other accounts' were."
+    )
     orders = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error_code(self, result: SignalResult) -> str | None:
+        if result.status != SignalResult.Status.FAILED:
+            return None
+        if result.error_code:
+            return result.error_code
+        orders = [o for o in self.context["orders"] if o.account_id == result.account_id]
+        if any(o.status in BROKER_FAILURES for o in orders):
+            return BROKER_ERROR
+        return "PROCESSING_ERROR"
 
     @extend_schema_field(OrderBriefSerializer(many=True))
     def get_orders(self, result: SignalResult) -> list:

@@ -17,7 +17,7 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from signals.approvals import order_expire_approvals
+from execution.approvals import order_expire_approvals
 from signals.fanout import fanout_run_batch
 from signals.faults import Interrupted, database_reset, is_transient
 from signals.pipeline import signal_process, signal_sweep

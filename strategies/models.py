@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.tenancy import OrgOwnedModel
 from brokers.models import MONEY, AssetClass
+from brokers.vocabulary import TimeInForce
 
 
 class Strategy(OrgOwnedModel):
@@ -49,13 +50,7 @@ class Subscription(OrgOwnedModel):
         STOP = "stop", "Stop"
         STOP_LIMIT = "stop_limit", "Stop limit"
 
-    class TimeInForce(models.TextChoices):
-        DAY = "day", "Day"
-        GTC = "gtc", "Good till cancelled"
-        OPG = "opg", "On open"
-        CLS = "cls", "On close"
-        IOC = "ioc", "Immediate or cancel"
-        FOK = "fok", "Fill or kill"
+    TimeInForce = TimeInForce  # brokers.vocabulary
 
     class ExitKind(models.TextChoices):
         NONE = "none", "None"

@@ -10,6 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from brokers.vocabulary import (  # noqa: F401  (re-exported: the adapters' vocabulary)
+    IMMEDIATE_ONLY,
+    ORDER_FIELDS,
+    Leg,
+    OrderType,
+    Side,
+    TimeInForce,
+    order_fields,
+)
+
 if TYPE_CHECKING:
     from brokers.models import BrokerAccount
 
@@ -87,10 +97,10 @@ class BracketSpec:
 class OrderRequest:
     client_order_id: str  # deterministic: a resubmission with the same id is the same order
     symbol: str
-    side: str  # buy / sell
+    side: str  # Side
     quantity: Decimal
-    order_type: str = "market"  # market, limit, stop, stop_limit, trailing_stop
-    time_in_force: str = "day"
+    order_type: str = "market"  # OrderType
+    time_in_force: str = "day"  # TimeInForce
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     trail_amount: Decimal | None = None

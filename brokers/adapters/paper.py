@@ -25,11 +25,9 @@ Rules a reader may look for:
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from brokers.adapters.base import (
@@ -37,6 +35,7 @@ from brokers.adapters.base import (
     BracketSpec,
     BrokerAdapter,
     BrokerPosition,
+    InstrumentInfo,
     NoPriceAvailable,
     OrderRejected,
     OrderRequest,
@@ -45,15 +44,24 @@ from brokers.adapters.base import (
     bracket_leg_client_order_id,
 )
 from brokers.adapters.market_data import fill_price, source_quote
-from brokers.ledger import ledger_apply_fill
-from brokers.models import BrokerAccount, PaperOrder, PaperPrice, Position
-from brokers.selectors import paper_price_get, paper_prices_get
-from config import compiled
-from config.compiled import CompiledQuery
+from brokers.ledger import ledger_apply_fill, paper_order_insert
+from brokers.models import BrokerAccount, Instrument, PaperOrder, PaperPrice, Position
+from brokers.selectors import (
+    paper_account_lock,
+    paper_order_find,
+    paper_price_get,
+    paper_prices_get,
+    paper_resting_accounts,
+    position_get,
+)
+from brokers.vocabulary import IMMEDIATE_ONLY, ORDER_FIELDS, OrderType, Side, order_fields
 
 LIVE = (PaperOrder.Status.OPEN, PaperOrder.Status.HELD)
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
-IMMEDIATE_ONLY = ("ioc", "fok")
+# PaperOrder has every order field but extended hours (the paper market has no sessions).
+PAPER_FIELDS = tuple(name for name in ORDER_FIELDS if name != "extended_hours")
+# What a report of an order says about it besides its state (bracket legs describe
+# themselves: the lifecycle may record a leg it never created).
+REPORTED_FIELDS = ("symbol", "side", "quantity", "order_type", "limit_price", "stop_price")
 
 
 class PaperAdapter(BrokerAdapter):
@@ -73,7 +81,7 @@ class PaperAdapter(BrokerAdapter):
         return AccountSnapshot(equity=equity, cash=account.cash, buying_power=max(equity, 0))
 
     def get_position(self, symbol: str) -> BrokerPosition | None:
-        position = _POSITION.first(account_id=self.account.pk, symbol=symbol)
+        position = position_get(account_id=self.account.pk, symbol=symbol)
         return _position(position, symbol)
 
     @classmethod
@@ -99,9 +107,10 @@ class PaperAdapter(BrokerAdapter):
         if request.reference_price is not None and request.reference_price > 0:
             _price_set(organization_id, request.symbol, request.reference_price)
         last = _market_last(self.account, request)
-        # No savepoint: the pipeline submits a batch of accounts in one transaction, and
-        # nothing in here raises after a write (the price check is done above; the account
-        # lock makes the client id lookup and the insert one step).
+        # One short transaction of its own (the lifecycle never holds one across a broker
+        # call); no savepoint when a caller has one open, as nothing in here raises after a
+        # write (the price check is done above; the account lock makes the client id lookup
+        # and the insert one step).
         with transaction.atomic(savepoint=False):
             account = _lock_account(self.account.pk)
             existing = _find(account, request.client_order_id)
@@ -131,6 +140,38 @@ class PaperAdapter(BrokerAdapter):
         order = _find(self.account, client_order_id)
         return None if order is None else order_to_update(order, with_legs=True)
 
+    def cancel_order(self, client_order_id: str) -> OrderUpdate | None:
+        with transaction.atomic():
+            account = _lock_account(self.account.pk)
+            order = _find(account, client_order_id)
+            if order is None:
+                return None
+            if order.status in LIVE:
+                _cancel(order, "Canceled.")
+            return order_to_update(order, with_legs=True)
+
+    def list_positions(self) -> list[BrokerPosition]:
+        rows = Position.objects.filter(account_id=self.account.pk).exclude(quantity=0)
+        return [_position(row, row.symbol) for row in rows.order_by("symbol")]
+
+    def list_open_orders(self) -> list[OrderUpdate]:
+        orders = PaperOrder.objects.filter(account_id=self.account.pk, status__in=LIVE)
+        return [order_to_update(o) for o in orders.select_related("parent").order_by("created_at")]
+
+    def list_instruments(self) -> list[InstrumentInfo]:
+        # The paper broker trades whatever the ticker database lists.
+        return [
+            InstrumentInfo(
+                symbol=i.symbol,
+                name=i.name,
+                asset_class=i.asset_class,
+                exchange=i.exchange,
+                quantity_step=i.quantity_step,
+                tradable=i.active,
+            )
+            for i in Instrument.objects.order_by("symbol", "asset_class")
+        ]
+
     @classmethod
     def credential_fields(cls) -> list[tuple[str, str, bool]]:
         return []
@@ -159,41 +200,12 @@ def paper_market_record_price(*, organization_id, symbol: str, price: Decimal) -
     if price is None or not price.is_finite() or price <= 0:
         return []
     _price_upsert(organization_id, symbol, price)
-    rows = _RESTING_ACCOUNTS.rows(organization_id=organization_id, symbol=symbol, price=price)
     updates: list[OrderUpdate] = []
     # One short transaction per account, in a fixed order, so no two workers deadlock.
-    for account_id in sorted({row[0] for row in rows}, key=str):
+    resting = paper_resting_accounts(organization_id=organization_id, symbol=symbol, price=price)
+    for account_id in sorted(resting, key=str):
         updates.extend(_cross_resting(account_id, symbol, price))
     return updates
-
-
-def _may_act_at(price: Decimal) -> Q:
-    """Resting orders a price can fill or change; the rest of the book is left unlocked.
-    A superset of what _price_resting acts on: every trailing stop (its trail moves)."""
-    buy, sell = Q(side="buy"), Q(side="sell")
-    as_limit = Q(order_type="limit") | Q(order_type="stop_limit", triggered_at__isnull=False)
-    as_stop = Q(order_type="stop") | Q(order_type="stop_limit", triggered_at__isnull=True)
-    return (
-        Q(order_type="trailing_stop")
-        | (as_limit & ((buy & Q(limit_price__gte=price)) | (sell & Q(limit_price__lte=price))))
-        | (as_stop & ((buy & Q(stop_price__lte=price)) | (sell & Q(stop_price__gte=price))))
-    )
-
-
-# Every priced signal asks this: compiled once per process (config.compiled).
-_RESTING_ACCOUNTS = CompiledQuery(
-    lambda organization_id, symbol, price: (
-        PaperOrder.objects.filter(
-            organization_id=organization_id, symbol=symbol, status=PaperOrder.Status.OPEN
-        )
-        .filter(_may_act_at(price))
-        .values_list("account_id")
-        .distinct()
-    ),
-    organization_id=uuid.UUID,
-    symbol=str,
-    price=Decimal,
-)
 
 
 def order_to_update(
@@ -213,12 +225,7 @@ def order_to_update(
         filled_at=order.filled_at,
         leg=order.leg,
         parent_client_order_id=order.parent.client_order_id if order.parent_id else "",
-        symbol=order.symbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
+        **order_fields(order, REPORTED_FIELDS),
         legs=tuple(order_to_update(leg) for leg in legs or ()),
     )
 
@@ -236,11 +243,11 @@ def paper_orders_cancel_all(*, account: BrokerAccount, reason: str) -> int:
 
 def _validate(request: OrderRequest) -> None:
     problems = []
-    if request.side not in ("buy", "sell"):
+    if request.side not in Side.values:
         problems.append(f"side must be buy or sell, not {request.side!r}")
     if request.quantity is None or not request.quantity > 0:
         problems.append("quantity must be positive")
-    if request.order_type not in ORDER_TYPES:
+    if request.order_type not in OrderType.values:
         problems.append(f"unknown order type {request.order_type!r}")
     if request.order_type in ("limit", "stop_limit") and not _positive(request.limit_price):
         problems.append(f"a {request.order_type} order needs a positive limit price")
@@ -273,34 +280,15 @@ def _positive(value: Decimal | None) -> bool:
     return value is not None and value.is_finite() and value > 0
 
 
-# The reads of every paper submission, compiled once per process (config.compiled).
-_POSITION = CompiledQuery(
-    lambda account_id, symbol: Position.objects.filter(account_id=account_id, symbol=symbol)[:1],
-    account_id=uuid.UUID,
-    symbol=str,
-)
-_LOCK_ACCOUNT = CompiledQuery(
-    lambda account_id: BrokerAccount.objects.select_for_update().filter(pk=account_id),
-    account_id=uuid.UUID,
-)
-_FIND = CompiledQuery(
-    lambda account_id, client_order_id: PaperOrder.objects.filter(
-        account_id=account_id, client_order_id=client_order_id
-    )[:1],
-    account_id=uuid.UUID,
-    client_order_id=str,
-)
-
-
 def _lock_account(account_id) -> BrokerAccount:
-    account = _LOCK_ACCOUNT.first(account_id=account_id)
+    account = paper_account_lock(account_id=account_id)
     if account is None:
         raise BrokerAccount.DoesNotExist(f"no broker account {account_id}")
     return account
 
 
 def _find(account: BrokerAccount, client_order_id: str) -> PaperOrder | None:
-    return _FIND.first(account_id=account.pk, client_order_id=client_order_id)
+    return paper_order_find(account_id=account.pk, client_order_id=client_order_id)
 
 
 def _book(
@@ -316,7 +304,7 @@ def _book(
         _mark_filled(order, order.quantity, price)
     elif order.time_in_force in IMMEDIATE_ONLY:
         _mark_canceled(order, f"Not marketable; {order.time_in_force} orders do not rest.")
-    compiled.insert(order)
+    paper_order_insert(order)
     legs = _book_legs(account, order, request.bracket, price)
     if price is not None:
         ledger_apply_fill(
@@ -335,15 +323,7 @@ def _order_fields(account: BrokerAccount, request: OrderRequest) -> dict:
         "organization_id": account.organization_id,
         "account": account,
         "client_order_id": request.client_order_id,
-        "symbol": request.symbol,
-        "side": request.side,
-        "quantity": request.quantity,
-        "order_type": request.order_type,
-        "time_in_force": request.time_in_force,
-        "limit_price": request.limit_price,
-        "stop_price": request.stop_price,
-        "trail_amount": request.trail_amount,
-        "trail_percent": request.trail_percent,
+        **order_fields(request, PAPER_FIELDS),
         "status": PaperOrder.Status.OPEN,
     }
 

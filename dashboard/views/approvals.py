@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from brokers.models import Order
 from brokers.selectors import order_list_pending_approval
 from dashboard.access import dashboard_view
-from signals.approvals import OrderNotPending, order_approve, order_reject
+from execution.approvals import OrderNotPending, order_approve, order_reject
 
 
 @dashboard_view()

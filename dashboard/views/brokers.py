@@ -5,16 +5,16 @@ from django.views.decorators.http import require_POST
 
 from brokers.adapters.base import BrokerError
 from brokers.selectors import (
-    account_overview,
     broker_account_get,
     broker_account_list,
     fill_list_recent,
     order_list_open,
 )
-from brokers.services import account_cancel_open_orders, paper_account_create, paper_account_reset
+from brokers.services import paper_account_create
 from dashboard.access import dashboard_view
 from dashboard.forms import PaperAccountForm, apply_errors
 from dashboard.views import found
+from execution.orders import account_cancel_open_orders, account_overview, paper_account_reset
 from strategies.selectors import subscription_list
 
 

@@ -71,7 +71,7 @@ def make_tenant_objects(organization) -> dict:
     """One object of every kind the REST API serves, all in ``organization``."""
     from decimal import Decimal
 
-    from brokers.models import Order, Position
+    from brokers.models import Order, Position, PositionDrift
     from signals.models import Signal, SignalResult
     from strategies.models import Subscription
     from tests.factories import StrategyFactory
@@ -103,7 +103,15 @@ def make_tenant_objects(organization) -> dict:
     position = Position.objects.create(
         organization=organization, account=account, symbol="AAPL", quantity=Decimal("-5")
     )
+    drift = PositionDrift.objects.create(
+        organization=organization,
+        account=account,
+        symbol="AAPL",
+        ours=Decimal("-5"),
+        brokers=Decimal("-4"),
+    )
     return {
+        "position-drifts": drift,
         "accounts": account,
         "strategies": strategy,
         "subscriptions": subscription,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1"
 LISTABLE = ["accounts", "strategies", "subscriptions", "webhooks", "api-keys", "signals"]
-LISTABLE += ["orders", "positions"]
+LISTABLE += ["orders", "positions", "position-drifts"]
 WITH_DETAIL = [name for name in LISTABLE if name != "positions"]
 WRITABLE = ["accounts", "strategies", "subscriptions", "webhooks"]
 MANAGE_ONLY_READS = ["api-keys"]  # listing keys needs the manage scope / admin role

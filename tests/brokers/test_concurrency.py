@@ -9,7 +9,7 @@ from django.db import connection, connections
 from brokers.adapters.base import BracketSpec
 from brokers.adapters.paper import PaperAdapter
 from brokers.models import BrokerAccount, Order, PaperOrder, Position
-from brokers.services import order_apply_update
+from execution.records import order_apply_update
 from tests.brokers.factories import OrderFactory, order_request
 from tests.factories import BrokerAccountFactory, OrganizationFactory
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from brokers.models import BrokerAccount, LedgerEntry
-from brokers.services import paper_account_reset
+from execution.orders import paper_account_reset
 from tests.brokers.factories import order_request
 
 D = Decimal

@@ -7,13 +7,9 @@ from brokers.adapters.alpaca import AlpacaAdapter
 from brokers.adapters.base import BracketSpec, BrokerError, OrderUpdate
 from brokers.adapters.paper import PaperAdapter
 from brokers.models import BrokerAccount, Order, PaperOrder, Position
-from brokers.services import (
-    account_cancel_open_orders,
-    broker_account_create,
-    broker_account_update,
-    order_apply_update,
-    paper_account_reset,
-)
+from brokers.services import broker_account_create, broker_account_update
+from execution.orders import account_cancel_open_orders, paper_account_reset
+from execution.records import order_apply_update
 from tests.brokers.factories import OrderFactory, order_request
 from tests.factories import BrokerAccountFactory
 

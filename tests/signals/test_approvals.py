@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from brokers.models import Order, PaperOrder, Position
-from signals.approvals import OrderNotPending, order_approve, order_reject
+from execution.approvals import OrderNotPending, order_approve, order_reject
 from signals.models import Signal, SignalResult
 from signals.tasks import expire_approvals, process_signal
 from tests.factories import SubscriptionFactory

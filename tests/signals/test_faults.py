@@ -12,7 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from brokers.models import Order, PaperOrder, Position
-from signals import pipeline, submission
+from execution import submission
+from signals import pipeline
 from signals.faults import is_transient
 from signals.models import Signal, SignalResult
 from signals.pipeline import signal_sweep
@@ -115,7 +116,7 @@ def test_retries_run_out_the_signal_waits_for_the_sweep_and_keeps_its_lane(
     assert is_transient(raised.value)
     opening.refresh_from_db()
     assert opening.status == Signal.Status.PROCESSING  # not FAILED: the sweep's to rescue
-    assert Order.objects.get(signal=opening).status == Order.Status.NEW
+    assert Order.objects.get(signal=opening).status == Order.Status.SUBMITTING
     assert not PaperOrder.objects.exists()
 
     # The later signal's own task runs first: it processes the earlier one before itself.

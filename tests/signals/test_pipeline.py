@@ -235,7 +235,7 @@ def test_crash_after_persisting_before_submitting_resumes_with_the_same_order(mo
         with pytest.raises(WorkerKilled):
             signal_process(signal_id=signal.pk)
     persisted = Order.objects.get()
-    assert persisted.status == Order.Status.NEW and not PaperOrder.objects.exists()
+    assert persisted.status == Order.Status.SUBMITTING and not PaperOrder.objects.exists()
     signal.refresh_from_db()
     assert signal.status == Signal.Status.PROCESSING
 

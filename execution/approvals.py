@@ -8,10 +8,11 @@ ticker's lane, like the pipeline itself."""
 from django.utils import timezone
 
 from brokers.models import Order
+from execution.outcomes import result_refresh
+from execution.records import order_end
+from execution.submission import LEG_ORDER, orders_submit
 from signals.lanes import lane_lock
 from signals.models import Signal, SignalResult
-from signals.pipeline import result_refresh
-from signals.submission import LEG_ORDER, order_end, orders_submit
 
 
 class OrderNotPending(Exception):
@@ -29,8 +30,11 @@ def order_approve(*, organization, order_id, user=None) -> list[Order]:
         live = [o for o in siblings if o.approval_expires_at is None or o.approval_expires_at > now]
         if not live:
             raise OrderNotPending(_not_pending_message(order))
+        # Claimed straight into SUBMITTING: committed before the broker is called.
         claimed = [
-            o for o in live if order_end(o, Order.Status.NEW, "", (Order.Status.PENDING_APPROVAL,))
+            o
+            for o in live
+            if order_end(o, Order.Status.SUBMITTING, "", (Order.Status.PENDING_APPROVAL,))
         ]
         claimed.sort(key=lambda o: LEG_ORDER.get(o.leg, 9))
         result = SignalResult.objects.filter(
@@ -39,7 +43,7 @@ def order_approve(*, organization, order_id, user=None) -> list[Order]:
         if claimed:
             orders_submit(orders=claimed, plan=result.plan if result else {})
         if order.signal_id:
-            result_refresh(signal=order.signal, account_id=order.account_id)
+            result_refresh(signal_id=order.signal_id, account_id=order.account_id)
             _signal_timings_after_approval(order.signal_id)
     for approved in claimed:
         approved.refresh_from_db()
@@ -70,7 +74,7 @@ def order_reject(*, organization, order_id, user=None) -> list[Order]:
     if not rejected:
         raise OrderNotPending(_not_pending_message(order))
     if order.signal_id:
-        result_refresh(signal=order.signal, account_id=order.account_id)
+        result_refresh(signal_id=order.signal_id, account_id=order.account_id)
     for canceled in rejected:
         canceled.refresh_from_db()
     return rejected
@@ -91,7 +95,7 @@ def order_expire_approvals(*, now=None) -> int:
         ):
             count += 1
             if order.signal_id:
-                result_refresh(signal=order.signal, account_id=order.account_id)
+                result_refresh(signal_id=order.signal_id, account_id=order.account_id)
     return count
 
 

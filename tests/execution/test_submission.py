@@ -1,0 +1,115 @@
+"""Submission: "about to submit" is committed before the broker is called, no transaction
+is open across the call, and a network broker's orders are in flight together, bounded
+per broker kind."""
+
+import threading
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+
+from brokers.adapters import ADAPTERS
+from brokers.adapters.paper import PaperAdapter
+from brokers.models import BrokerAccount, Order, PaperOrder
+from signals.models import Signal
+from signals.tasks import process_signal
+from tests.execution.loopback import LoopbackAdapter, OrderServer
+from tests.factories import BrokerAccountFactory, StrategyFactory, SubscriptionFactory
+from tests.signals.factories import signal_for
+
+
+class WatchingPaperAdapter(PaperAdapter):
+    """The paper broker, noting at each call whether a transaction is open on the caller's
+    connection and what another connection sees of the order."""
+
+    seen: list = []
+
+    def submit_order(self, request):
+        status = {}
+
+        def read():  # another connection: only committed rows
+            row = Order.objects.filter(client_order_id=request.client_order_id).first()
+            status["other"] = row.status if row else None
+            connection.close()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+        type(self).seen.append((connection.in_atomic_block, status["other"]))
+        return super().submit_order(request)
+
+
+def _use(monkeypatch, name, adapter_class, accounts):
+    monkeypatch.setitem(ADAPTERS, name, f"{adapter_class.__module__}.{adapter_class.__name__}")
+    BrokerAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(broker=name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_order_is_committed_as_submitting_before_the_broker_is_called(monkeypatch, org):
+    monkeypatch.setattr(WatchingPaperAdapter, "seen", [])
+    sub = SubscriptionFactory(strategy__organization=org, sizing_value=D("5"))
+    _use(monkeypatch, "watching", WatchingPaperAdapter, [sub.account])
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+
+    process_signal.delay(str(signal.pk))
+
+    assert WatchingPaperAdapter.seen == [(False, Order.Status.SUBMITTING)]
+    order = Order.objects.get(signal=signal)
+    assert order.status == Order.Status.FILLED and PaperOrder.objects.count() == 1
+
+
+@pytest.fixture
+def order_server():
+    server = OrderServer(delay=0.05)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.mark.django_db
+def test_a_network_fan_out_is_in_flight_together_bounded_per_broker(
+    monkeypatch, settings, org, order_server
+):
+    settings.BROKER_CONCURRENCY = {"loopback": 4}
+    monkeypatch.setattr(LoopbackAdapter, "url", order_server.url)
+    strategy = StrategyFactory(organization=org)
+    accounts = [BrokerAccountFactory(organization=org) for _ in range(12)]
+    for account in accounts:
+        SubscriptionFactory(strategy=strategy, account=account, sizing_value=D("2"))
+    _use(monkeypatch, "loopback", LoopbackAdapter, accounts)
+    signal = signal_for(strategy=strategy, action="buy", price=100)
+
+    process_signal.delay(str(signal.pk))
+
+    signal.refresh_from_db()
+    assert signal.status == Signal.Status.COMPLETED, signal.error
+    orders = list(Order.objects.filter(signal=signal))
+    assert len(orders) == 12
+    assert all(o.status == Order.Status.FILLED and o.broker_order_id for o in orders)
+    # Each order reached the broker exactly once, and 4 were in flight at a time.
+    assert sorted(order_server.posts) == sorted(o.client_order_id for o in orders)
+    assert order_server.max_in_flight == 4
+
+
+@pytest.mark.django_db
+def test_a_network_broker_down_fails_nothing_and_keeps_the_orders_submitting(
+    monkeypatch, settings, org, order_server
+):
+    settings.SIGNAL_MAX_ATTEMPTS = 1
+    monkeypatch.setattr(LoopbackAdapter, "url", "http://127.0.0.1:9/unreachable")
+    sub = SubscriptionFactory(strategy__organization=org, sizing_value=D("1"))
+    _use(monkeypatch, "loopback", LoopbackAdapter, [sub.account])
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+
+    # Connection refused is not the broker's answer, and giving up does not guess: asked
+    # by client order id (refused too), the order is left for reconciliation.
+    process_signal.delay(str(signal.pk))
+    signal.refresh_from_db()
+    order = Order.objects.get(signal=signal)
+    assert order.status == Order.Status.SUBMITTING
+    assert "unreachable" in order.error
+    result = signal.results.get()
+    assert result.status == "ordered" and "not confirmed by the broker yet" in result.reason
