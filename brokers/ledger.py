@@ -6,8 +6,9 @@ anyone who updates positions without the account lock.
 """
 
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from brokers.models import BrokerAccount, LedgerEntry, PaperOrder, Position
@@ -113,10 +114,25 @@ def _closed_by(quantity: Decimal, delta: Decimal) -> Decimal:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(MONEY_STEP)
+    # Named, not the context's: ccxt leaves the thread's decimal rounding changed.
+    return value.quantize(MONEY_STEP, rounding=ROUND_HALF_EVEN)
 
 
 def paper_order_insert(order: PaperOrder) -> None:
     """Book a new paper order: an INSERT built once per shape (config.compiled), as every
     paper submission makes one. The caller holds the account lock."""
     compiled.insert(order)
+
+
+def paper_commit_relaxed() -> None:
+    """Let the current paper-book transaction commit without waiting for its WAL flush.
+
+    Safe because of the order lifecycle around it: the booking is followed by the commit of
+    our record of the answer, which waits for the flush and so makes the booking durable
+    too (WAL is written in order). A database crash in between loses a booking whose answer
+    we never recorded, and our order, still "submitting", is sent again with the same
+    client order id, as to a broker that lost it. Worth it in a fan-out: a flush per
+    account's booking, instead of one per batch, tripled a 1,000-account paper fan-out."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")

@@ -12,7 +12,7 @@ first, half to even, so that what is echoed and kept is what will be stored).
 """
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from brokers.models import BrokerAccount, Order, PaperPrice
 from strategies.models import Subscription
@@ -39,7 +39,9 @@ class Bound:
             return None  # checked first: quantize refuses results beyond 28 digits
         if value.as_tuple().exponent >= -self.places:
             return value
-        value = value.quantize(Decimal(1).scaleb(-self.places))
+        # The rounding named, not the thread's context's: ccxt (decimal_to_precision) sets
+        # the context's rounding for its own use and leaves it set.
+        value = value.quantize(Decimal(1).scaleb(-self.places), rounding=ROUND_HALF_EVEN)
         return value if abs(value) < self.limit else None  # 999...9.999999999 rounds up
 
 

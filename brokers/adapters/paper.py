@@ -44,7 +44,7 @@ from brokers.adapters.base import (
     bracket_leg_client_order_id,
 )
 from brokers.adapters.market_data import fill_price, source_quote
-from brokers.ledger import ledger_apply_fill, paper_order_insert
+from brokers.ledger import ledger_apply_fill, paper_commit_relaxed, paper_order_insert
 from brokers.models import BrokerAccount, Instrument, PaperOrder, PaperPrice, Position
 from brokers.selectors import (
     paper_account_lock,
@@ -112,6 +112,7 @@ class PaperAdapter(BrokerAdapter):
         # write (the price check is done above; the account lock makes the client id lookup
         # and the insert one step).
         with transaction.atomic(savepoint=False):
+            paper_commit_relaxed()
             account = _lock_account(self.account.pk)
             existing = _find(account, request.client_order_id)
             if existing is not None:

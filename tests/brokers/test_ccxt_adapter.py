@@ -10,8 +10,9 @@ from brokers.adapters import get_adapter
 from brokers.adapters.base import OrderRejected, OrderRequest, TransientBrokerError
 from brokers.adapters.ccxt import _kraken_client_id, our_client_order_id
 from brokers.models import BrokerAccount, Order
-from brokers.services import broker_account_create, order_sync_open
+from brokers.services import broker_account_create
 from config.rules import RuleViolation
+from execution.orders import order_sync_open
 from tests.factories import BrokerAccountFactory
 from tests.standins.binance import BinanceStandIn
 from tests.standins.kraken import KrakenStandIn
