@@ -2,7 +2,7 @@
 
 Its book (PaperOrder), cash (BrokerAccount.cash) and positions (Position) are separate
 from our Order rows; only client_order_id links them, exactly as with a real broker, and
-``brokers.services.order_apply_update`` brings our rows in line with what it reports.
+``execution.records.order_apply_update`` brings our rows in line with what it reports.
 
 Its market (DESIGN.md, "The paper broker's market"): per organization, the last price a
 signal carried for a symbol, else a fill price. Every change to an account's book runs in
