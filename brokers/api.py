@@ -1,50 +1,13 @@
-"""/api/v1/accounts/ (broker accounts), /api/v1/positions/. Orders and drifts, which reach
-a broker, are execution.api's."""
+"""/api/v1/positions/. Broker accounts (whose test-connection reaches the broker), orders
+and drifts are execution.api's."""
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
-from rest_framework.decorators import action
-from rest_framework.response import Response
+from rest_framework import mixins, viewsets
 
-from accounts.permissions import TRADE, TenantScopedMixin, filter_params, request_tenant
-from brokers.connections import broker_account_test_connection
+from accounts.permissions import TenantScopedMixin, filter_params, request_tenant
 from brokers.models import BrokerAccount, Position
-from brokers.serializers import (
-    BrokerAccountSerializer,
-    PositionFilterSerializer,
-    PositionSerializer,
-)
-
-
-class ConnectionResultSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    description = serializers.CharField(help_text="The broker's account, when ok.")
-    reason = serializers.CharField(help_text="Why the broker refused or could not be reached.")
-
-
-class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
-    """Broker accounts. ``test-connection`` checks the stored credentials with the broker
-    without trading (traders may; viewers may not)."""
-
-    model = BrokerAccount
-    serializer_class = BrokerAccountSerializer
-    access_by_action = {"test_connection": TRADE}
-
-    @extend_schema(request=None, responses={200: ConnectionResultSerializer})
-    @action(detail=True, methods=["post"], url_path="test-connection")
-    def test_connection(self, request, pk=None):
-        account = self.get_object()  # another tenant's account is a 404 here
-        result = broker_account_test_connection(account=account)
-        return Response(
-            {"ok": result.ok, "description": result.description, "reason": result.reason}
-        )
-
-    def get_queryset(self):
-        return super().get_queryset().order_by("created_at")
-
-    def perform_create(self, serializer):
-        serializer.save(organization=request_tenant(self.request).organization)
+from brokers.serializers import PositionFilterSerializer, PositionSerializer
 
 
 @extend_schema_view(list=extend_schema(parameters=[PositionFilterSerializer]))

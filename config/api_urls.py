@@ -8,8 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ApiKeyViewSet
-from brokers.api import BrokerAccountViewSet, PositionViewSet
-from execution.api import OrderViewSet, PositionDriftViewSet
+from brokers.api import PositionViewSet
+from execution.api import BrokerAccountViewSet, OrderViewSet, PositionDriftViewSet
 from signals.api import SignalViewSet
 from strategies.api import StrategyViewSet, SubscriptionViewSet
 from webhooks.api import SignalIngestSlashView, SignalIngestView, WebhookViewSet

@@ -1,4 +1,5 @@
-"""/api/v1/orders/ (with approve, reject and cancel) and /api/v1/position-drifts/."""
+"""/api/v1/accounts/ (with test-connection), /api/v1/orders/ (with approve, reject and
+cancel) and /api/v1/position-drifts/: what reaches a broker."""
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -16,13 +17,45 @@ from accounts.permissions import (
 from brokers.adapters.base import BrokerError
 from brokers.models import BrokerAccount, Order, PositionDrift
 from brokers.serializers import (
+    BrokerAccountSerializer,
     OrderFilterSerializer,
     OrderSerializer,
     PositionDriftFilterSerializer,
     PositionDriftSerializer,
 )
 from execution.approvals import OrderNotPending, order_approve, order_reject
+from execution.connections import broker_account_test_connection
 from execution.orders import OrderNotOpen, order_cancel
+
+
+class ConnectionResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    description = serializers.CharField(help_text="The broker's account, when ok.")
+    reason = serializers.CharField(help_text="Why the broker refused or could not be reached.")
+
+
+class BrokerAccountViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """Broker accounts. ``test-connection`` checks the stored credentials with the broker
+    without trading (traders may; viewers may not)."""
+
+    model = BrokerAccount
+    serializer_class = BrokerAccountSerializer
+    access_by_action = {"test_connection": TRADE}
+
+    @extend_schema(request=None, responses={200: ConnectionResultSerializer})
+    @action(detail=True, methods=["post"], url_path="test-connection")
+    def test_connection(self, request, pk=None):
+        account = self.get_object()  # another tenant's account is a 404 here
+        result = broker_account_test_connection(account=account)
+        return Response(
+            {"ok": result.ok, "description": result.description, "reason": result.reason}
+        )
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("created_at")
+
+    def perform_create(self, serializer):
+        serializer.save(organization=request_tenant(self.request).organization)
 
 
 class ErrorSerializer(serializers.Serializer):

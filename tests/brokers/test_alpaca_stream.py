@@ -11,8 +11,8 @@ from django.db import connection
 
 from brokers.adapters import get_adapter
 from brokers.models import Order, Position
-from brokers.streaming import TradeStreamRunner
 from execution.records import order_apply_submission
+from execution.streaming import TradeStreamRunner
 from tests.brokers.factories import OrderFactory, order_request
 
 pytestmark = pytest.mark.django_db(transaction=True)

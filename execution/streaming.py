@@ -31,6 +31,7 @@ from django.utils import timezone
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
 from brokers.models import BrokerAccount, Order, Position
+from execution.records import order_apply_update
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ FILL_EVENTS = ("fill", "partial_fill")
 def broker_update_apply(*, update: OrderUpdate, account: BrokerAccount) -> Order | None:
     """Apply a broker's report of one order through the one service that does it (the
     submission path uses the same), so the stream and polling can never disagree with it."""
-    from execution.records import order_apply_update
-
     return order_apply_update(update=update, account=account)
 
 

@@ -8,7 +8,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from brokers.streaming import TradeStreamRunner
+from execution.streaming import TradeStreamRunner
 
 
 class Command(BaseCommand):
