@@ -313,3 +313,25 @@ def paper_account_create(
         mode=BrokerAccount.Mode.PAPER,
         initial_cash=initial_cash,
     )
+
+
+class OrderNotCancelable(BrokerError):
+    """The order is not open at the broker (pending approval, not sent yet, or finished)."""
+
+
+def order_cancel(*, organization: Organization, order_id, user=None) -> Order:
+    """Cancel one open order of ``organization`` at its broker and bring our row (and its
+    bracket legs) in line with what the broker then reports. Order.DoesNotExist for an
+    order that is not the organization's; OrderNotCancelable when it is not open at the
+    broker. ``user``: who asked, for the log."""
+    order = Order.objects.for_org(organization).select_related("account").get(pk=order_id)
+    if order.status not in AT_BROKER:
+        raise OrderNotCancelable(
+            f"This order is {order.get_status_display().lower()}: only an order open at "
+            "the broker can be canceled."
+        )
+    update = get_adapter(order.account).cancel_order(order.client_order_id)
+    if update is None:
+        raise BrokerError("The broker does not know this order.")
+    logger.info("order %s canceled by user %s", order.pk, getattr(user, "pk", None) or "unknown")
+    return order_apply_update(update=update, account=order.account) or order

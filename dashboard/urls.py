@@ -57,6 +57,7 @@ urlpatterns = [
         brokers.broker_account_cancel,
         name="broker_account_cancel",
     ),
+    path("orders/<uuid:order_id>/cancel/", brokers.order_cancel_view, name="order_cancel"),
     path("approvals/", approvals.approval_list, name="approval_list"),
     path("approvals/<uuid:order_id>/approve/", approvals.approval_approve, name="approval_approve"),
     path("approvals/<uuid:order_id>/reject/", approvals.approval_reject, name="approval_reject"),

@@ -5,6 +5,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from brokers.services import AT_BROKER
+
 register = template.Library()
 
 SIGNAL_TONES = {"COMPLETED": "ok", "REJECTED": "bad", "FAILED": "bad", "DUPLICATE": "muted"}
@@ -30,3 +32,10 @@ def signal_badge(signal) -> str:
 def order_badge(order) -> str:
     tone = ORDER_TONES.get(order.status, "warn")
     return format_html('<span class="badge {}">{}</span>', tone, order.get_status_display())
+
+
+@register.filter
+def cancelable(order) -> bool:
+    """Open at the broker: what order_cancel accepts (pending approval is rejected, not
+    canceled; a NEW order is still being sent)."""
+    return order.status in AT_BROKER
