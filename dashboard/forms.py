@@ -232,3 +232,24 @@ class OrderFilterForm(forms.Form):
             ("", "Any"),
             *((a.id, f"{a.name} ({a.get_mode_display()})") for a in accounts),
         ]
+
+
+class PreviewForm(forms.Form):
+    """The subscription page's "what would this signal do?" (a TradersPost signal)."""
+
+    prefix = "preview"
+    ticker = forms.CharField(max_length=40, initial="AAPL", help_text="As the alert sends it.")
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in ("buy", "sell", "exit", "add", "cancel")], initial="buy"
+    )
+    sentiment = forms.ChoiceField(
+        required=False,
+        choices=[("", "none"), ("bullish", "bullish"), ("bearish", "bearish"), ("flat", "flat")],
+        help_text="Optional, for buy and sell (flat exits, the opposite one reduces).",
+    )
+    quantity = forms.DecimalField(
+        required=False, initial=Decimal("10"), help_text="The signal's quantity; may be empty."
+    )
+    price = forms.DecimalField(
+        required=False, initial=Decimal("190"), help_text="The price the signal carries."
+    )

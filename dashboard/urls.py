@@ -31,9 +31,19 @@ urlpatterns = [
         name="subscription_new",
     ),
     path(
+        "strategies/<uuid:strategy_id>/subscribe/preview/",
+        strategies.subscription_new_preview,
+        name="subscription_new_preview",
+    ),
+    path(
         "subscriptions/<uuid:subscription_id>/",
         strategies.subscription_edit,
         name="subscription_edit",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/preview/",
+        strategies.subscription_preview,
+        name="subscription_preview",
     ),
     path("webhooks/", webhooks.webhook_list_view, name="webhook_list"),
     path("webhooks/<uuid:webhook_id>/", webhooks.webhook_detail, name="webhook_detail"),

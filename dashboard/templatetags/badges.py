@@ -1,6 +1,8 @@
 """The small status badges every list shows, as tags: an {% include %} per table row
 cost the signal log most of its rendering time (docs/benchmarks.md, Dashboard)."""
 
+from decimal import Decimal
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -39,3 +41,14 @@ def cancelable(order) -> bool:
     """Open at the broker: what order_cancel accepts (pending approval is rejected, not
     canceled; a NEW order is still being sent)."""
     return order.status in AT_BROKER
+
+
+@register.filter
+def plain(value) -> str:
+    """A decimal as a person writes it: 190.5, 10, 0.00012 (no trailing zeros)."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return f"{number:.0f}"
+    return f"{number.normalize():f}"
