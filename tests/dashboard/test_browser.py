@@ -53,6 +53,13 @@ def tenant(org):
         content_type="text/plain",
     )
     sender.post(path, '{"ticker": "AAPL", "action": "jump"}', content_type="text/plain")
+    # A resting limit order: the account page and the orders page offer to cancel it.
+    sender.post(
+        path,
+        '{"ticker": "AAPL", "action": "add", "price": 190.5, "quantity": 1,'
+        ' "orderType": "limit", "limitPrice": 180}',
+        content_type="text/plain",
+    )
     accepted = Signal.objects.filter(status="COMPLETED").order_by("received_at").first()
     return {
         "owner": owner,
