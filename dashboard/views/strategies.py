@@ -74,7 +74,7 @@ def _subscribable_accounts(organization, strategy):
     return broker_account_list(organization=organization).exclude(pk__in=taken)
 
 
-@dashboard_view()
+@dashboard_view(read=Role.TRADER)  # a form to subscribe, nothing else to see
 def subscription_new(request, strategy_id):
     organization = request.tenant.organization
     strategy = found(strategy_get, organization=organization, strategy_id=strategy_id)
