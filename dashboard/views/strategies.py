@@ -94,7 +94,7 @@ def subscription_new(request, strategy_id):
             return redirect("dashboard:strategy_detail", strategy_id=strategy.id)
     context = {
         "strategy": strategy,
-        "form": _read_only_for_viewers(request, form),
+        "form": form,
         "no_accounts": not accounts.exists(),
         "preview_form": PreviewForm(),
     }
@@ -137,7 +137,7 @@ def _read_only_for_viewers(request, form):
     return form
 
 
-@dashboard_view()
+@dashboard_view(read=Role.TRADER)  # as the page it belongs to
 @require_safe
 def subscription_new_preview(request, strategy_id):
     organization = request.tenant.organization
