@@ -1,5 +1,6 @@
 """Dashboard benchmark: server time of the pages that grow with a tenant's history (the
-signal log, its first and a deep page, a signal's page, a paper account's page) with
+signal log, its first and a deep page, a signal's page, a paper account's page, the
+orders and P&L pages, a subscription's page and its preview) with
 100,000 signals and 10,000 orders in the tenant, on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
@@ -177,6 +178,10 @@ def main() -> None:
             organization=account.organization, cursor=deep_orders.next_cursor
         )
     since = (signal.received_at - timedelta(days=3)).date().isoformat()
+    from strategies.models import Subscription
+
+    subscription = Subscription.objects.get(account=account, strategy=strategy)
+    preview = "preview-ticker=AAPL&preview-action=buy&preview-quantity=10&preview-price=190"
     pages = {
         "signals list (first page)": "/signals/",
         "signals list (page 201, keyset)": f"/signals/?after={deep.next_cursor}",
@@ -189,6 +194,10 @@ def main() -> None:
         "orders (filter ticker+side+date)": f"/orders/?ticker=AAPL&side=sell&since={since}",
         "account performance (90 days)": f"/broker-accounts/{account.id}/performance/",
         "strategy performance": f"/strategies/{strategy.id}/performance/",
+        "subscription page": f"/subscriptions/{subscription.id}/",
+        "subscription preview (buy 10 AAPL at 190)": (
+            f"/subscriptions/{subscription.id}/preview/?{preview}"
+        ),
     }
     print(f"{'page':40} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
     for name, path in pages.items():

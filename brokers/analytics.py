@@ -4,20 +4,28 @@ organization first.
 Everything is aggregated in SQL (one row per day, or one row in all), so the work of a
 page does not grow with the number of fills. A *trade* is a fill that closed part of a
 position (``closed_quantity > 0``); its P&L is what it realized against the position's
-average price. Equity over time is *realized* equity (initial cash plus realized P&L at
-each day's end): the paper market keeps only the last price of a symbol, so what open
-positions were worth on a past day is not known and is not made up.
+average price.
+
+Equity over time is marked to market: at each day's end, the cash after the day's last
+fill plus every open position valued at the last price the account filled that symbol
+at (the paper market keeps only the current price of a symbol, so a fill is the only
+price of a past day we know); the last point is the account's equity now, as its page
+shows it (the broker's account snapshot: positions at the current market price). The
+realized equity (initial cash plus realized P&L) is kept beside it.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Case, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import Organization
+from brokers.adapters import get_adapter
+from brokers.adapters.base import BrokerError
 from brokers.models import BrokerAccount, LedgerEntry, Order
 from strategies.models import Strategy
 
@@ -32,7 +40,8 @@ _MONEY_OUT = DecimalField(max_digits=30, decimal_places=8)
 class DayPnl:
     day: date
     realized_pnl: Decimal
-    equity: Decimal  # realized equity at the day's end
+    equity: Decimal  # marked to market at the day's end (today: now)
+    realized_equity: Decimal  # initial cash plus realized P&L at the day's end
 
 
 @dataclass(frozen=True)
@@ -58,24 +67,68 @@ class Performance:
 def account_daily_pnl(
     *, organization: Organization, account: BrokerAccount, days: int = ANALYTICS_DAYS
 ) -> list[DayPnl]:
-    """Per day with fills in the last ``days`` days: realized P&L and realized equity at
-    its end. Two aggregate queries (the total before the window, the window by day)."""
+    """Per day with fills in the last ``days`` days: realized P&L, equity marked to market
+    and realized equity at its end; today (when the account has fills in the window) ends
+    with its equity now. Aggregate queries only: the state before the window (realized
+    total, cash, positions and their last prices), the window by day and by day x symbol,
+    then the broker's snapshot."""
     start = _window_start(days)
     entries = _entries(organization).filter(account=account)
-    before = entries.filter(filled_at__lt=start).aggregate(total=_sum("realized_pnl"))
-    equity = account.initial_cash + before["total"]
+    earlier = entries.filter(filled_at__lt=start)
+    realized = account.initial_cash + earlier.aggregate(total=_sum("realized_pnl"))["total"]
+    cash = earlier.order_by("-filled_at", "-id").values_list("cash_after", flat=True).first()
+    cash = account.initial_cash if cash is None else cash
+    held, marks = {}, {}
+    for row in _by_symbol(earlier.values("symbol")):
+        held[row["symbol"]], marks[row["symbol"]] = row["net"], row["prices"][0]
+    window = entries.filter(filled_at__gte=start).annotate(day=TruncDate("filled_at"))
+    moves: dict = {}
+    for row in _by_symbol(window.values("day", "symbol")):
+        moves.setdefault(row["day"], []).append(row)
     rows = (
-        entries.filter(filled_at__gte=start)
-        .annotate(day=TruncDate("filled_at"))
-        .values("day")
-        .annotate(pnl=_sum("realized_pnl"))
+        window.values("day")
+        .annotate(
+            pnl=_sum("realized_pnl"),
+            cash=ArrayAgg("cash_after", order_by=("-filled_at", "-id")),
+        )
         .order_by("day")
     )
     curve = []
     for row in rows:  # at most ``days`` rows
-        equity += row["pnl"]
-        curve.append(DayPnl(row["day"], row["pnl"], equity))
-    return curve
+        realized += row["pnl"]
+        cash = row["cash"][0]
+        for move in moves.get(row["day"], ()):
+            symbol = move["symbol"]
+            held[symbol] = held.get(symbol, ZERO) + move["net"]
+            marks[symbol] = move["prices"][0]
+        value = sum((qty * marks[symbol] for symbol, qty in held.items()), ZERO)
+        curve.append(DayPnl(row["day"], row["pnl"], cash + value, realized))
+    return _ending_now(account, curve)
+
+
+def _by_symbol(rows):
+    """Net signed quantity filled and the prices, latest first, per group of ``rows``."""
+    signed = Case(When(side="buy", then=F("quantity")), default=-F("quantity"))
+    return rows.annotate(
+        net=Coalesce(Sum(signed), Value(ZERO), output_field=_MONEY_OUT),
+        prices=ArrayAgg("price", order_by=("-filled_at", "-id")),
+    ).order_by()
+
+
+def _ending_now(account: BrokerAccount, curve: list[DayPnl]) -> list[DayPnl]:
+    """Today's point is the equity now (what the account page shows: the market's current
+    prices, not the last fills'); a point for today is added when it had no fill."""
+    if not curve:
+        return curve
+    try:
+        now = get_adapter(account).get_account().equity
+    except BrokerError:  # the broker cannot be asked: the fills' marks stand
+        return curve
+    today = timezone.localdate()
+    last = curve[-1]
+    if last.day == today:
+        return [*curve[:-1], DayPnl(today, last.realized_pnl, now, last.realized_equity)]
+    return [*curve, DayPnl(today, ZERO, now, last.realized_equity)]
 
 
 def strategy_trades(*, organization: Organization, strategy: Strategy) -> QuerySet[LedgerEntry]:

@@ -142,9 +142,20 @@ class SubscriptionForm(forms.ModelForm):
         self.fields["account"].label_from_instance = _account_label
         if not self.instance._state.adding:  # (a UUID pk is set before the first save)
             self.fields["account"].disabled = True
+        for name, field in self.fields.items():
+            value = self.initial.get(name)
+            if isinstance(field, forms.DecimalField) and isinstance(value, Decimal):
+                # 1.00000000 / 0E-8 as stored; a person writes 1 and 0.
+                self.initial[name] = _plain_decimal(value)
 
     def _post_clean(self):
         """Model validation is strategies.services' job (subscription_validate), on save."""
+
+
+def _plain_decimal(value: Decimal) -> str:
+    if value == value.to_integral_value():
+        return f"{value:.0f}"
+    return f"{value.normalize():f}"
 
 
 def _account_label(account) -> str:
@@ -232,3 +243,24 @@ class OrderFilterForm(forms.Form):
             ("", "Any"),
             *((a.id, f"{a.name} ({a.get_mode_display()})") for a in accounts),
         ]
+
+
+class PreviewForm(forms.Form):
+    """The subscription page's "what would this signal do?" (a TradersPost signal)."""
+
+    prefix = "preview"
+    ticker = forms.CharField(max_length=40, initial="AAPL", help_text="As the alert sends it.")
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in ("buy", "sell", "exit", "add", "cancel")], initial="buy"
+    )
+    sentiment = forms.ChoiceField(
+        required=False,
+        choices=[("", "none"), ("bullish", "bullish"), ("bearish", "bearish"), ("flat", "flat")],
+        help_text="Optional, for buy and sell (flat exits, the opposite one reduces).",
+    )
+    quantity = forms.DecimalField(
+        required=False, initial=Decimal("10"), help_text="The signal's quantity; may be empty."
+    )
+    price = forms.DecimalField(
+        required=False, initial=Decimal("190"), help_text="The price the signal carries."
+    )

@@ -31,9 +31,19 @@ urlpatterns = [
         name="subscription_new",
     ),
     path(
+        "strategies/<uuid:strategy_id>/subscribe/preview/",
+        strategies.subscription_new_preview,
+        name="subscription_new_preview",
+    ),
+    path(
         "subscriptions/<uuid:subscription_id>/",
         strategies.subscription_edit,
         name="subscription_edit",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/preview/",
+        strategies.subscription_preview,
+        name="subscription_preview",
     ),
     path("webhooks/", webhooks.webhook_list_view, name="webhook_list"),
     path("webhooks/<uuid:webhook_id>/", webhooks.webhook_detail, name="webhook_detail"),
@@ -57,6 +67,7 @@ urlpatterns = [
         brokers.broker_account_cancel,
         name="broker_account_cancel",
     ),
+    path("orders/<uuid:order_id>/cancel/", brokers.order_cancel_view, name="order_cancel"),
     path("approvals/", approvals.approval_list, name="approval_list"),
     path("approvals/<uuid:order_id>/approve/", approvals.approval_approve, name="approval_approve"),
     path("approvals/<uuid:order_id>/reject/", approvals.approval_reject, name="approval_reject"),

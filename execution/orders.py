@@ -16,7 +16,7 @@ from brokers.models import BrokerAccount, LedgerEntry, Order, Position
 from brokers.selectors import PositionView, paper_prices_get, position_list, position_view
 from execution.brokers import adapter_for
 from execution.outcomes import result_refresh
-from execution.records import AT_BROKER, order_apply_update
+from execution.records import AT_BROKER, OPEN_AT_BROKER, order_apply_update
 
 
 class OrderNotOpen(Exception):
@@ -36,9 +36,10 @@ def order_cancel(*, organization: Organization, order_id) -> Order:
     """Cancel one of our open orders at its broker and record what the broker says of it
     afterwards. Another tenant's order raises Order.DoesNotExist (a 404)."""
     order = Order.objects.for_org(organization).select_related("account").get(pk=order_id)
-    if order.status not in AT_BROKER or order.status == Order.Status.SUBMITTING:
+    if order.status not in OPEN_AT_BROKER:
         raise OrderNotOpen(
-            f"This order is not open at the broker (it is {order.get_status_display().lower()})."
+            f"This order is {order.get_status_display().lower()}: only an order open at "
+            "the broker can be canceled."
         )
     update = adapter_for(order.account).cancel_order(order.client_order_id)
     if update is None:

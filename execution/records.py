@@ -38,6 +38,9 @@ AT_BROKER = (
     Order.Status.OPEN,
     Order.Status.PARTIALLY_FILLED,
 )
+# Of those, the ones the broker has acknowledged: what a cancel or a poll can ask about
+# (a SUBMITTING order's answer is still on its way; reconciliation settles it).
+OPEN_AT_BROKER = tuple(status for status in AT_BROKER if status != Order.Status.SUBMITTING)
 
 
 def order_request(order: Order, plan: dict) -> OrderRequest:

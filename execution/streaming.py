@@ -31,12 +31,11 @@ from django.utils import timezone
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
 from brokers.models import BrokerAccount, Order, Position
-from execution.records import order_apply_update
+from execution.records import OPEN_AT_BROKER, order_apply_update
 
 logger = logging.getLogger(__name__)
 
 # Our order statuses an Alpaca order may still move from.
-AT_BROKER = ("submitted", "held", "open", "partially_filled")
 FILL_EVENTS = ("fill", "partial_fill")
 
 
@@ -217,7 +216,7 @@ class TradeStreamRunner:
         orders = Order.objects.filter(
             account__broker=BrokerAccount.Broker.ALPACA,
             account__status=BrokerAccount.Status.ACTIVE,
-            status__in=AT_BROKER,
+            status__in=OPEN_AT_BROKER,
         ).select_related("account")
         for order in orders:
             try:

@@ -15,6 +15,7 @@ from accounts.models import Organization
 from brokers.models import Order
 from config.keyset import day_start, keyset_page, within_days
 from signals.models import Signal, SignalResult
+from webhooks.utm_errors import ACCEPTED_MESSAGE as UTM_ACCEPTED_MESSAGE
 
 SIGNAL_PAGE_SIZE = 50
 
@@ -100,14 +101,51 @@ def signal_get(*, organization: Organization, signal_id) -> Signal:
 
 
 def signal_answer(*, signal: Signal) -> dict:
-    """The JSON body the TradersPost endpoint answered with, rebuilt from the log row
-    (webhooks.services: accepted, duplicate and rejected shapes)."""
+    """The JSON body the endpoint answered with, in the signal's own dialect, rebuilt from
+    the log row (the shapes of webhooks.services for TradersPost, webhooks.utm_errors for
+    UTM: accepted, duplicate or replay, rejected)."""
+    if signal.dialect == Signal.Dialect.UTM:
+        return _utm_answer(signal)
     if signal.status == Signal.Status.REJECTED:
         body = {"success": False, "logId": str(signal.log_id)}
         return body | {"messageCode": signal.message_code, "message": signal.message}
     first = signal.duplicate_of_id or signal.id
     body = {"success": True, "id": str(first), "logId": str(signal.log_id)}
     return body | {"payload": signal.payload}
+
+
+# What webhooks.utm_errors.UtmError.log_message joined: the message, then "field: message"
+# per detail.
+_UTM_DETAIL_SEPARATOR = "; "
+
+
+def _utm_answer(signal: Signal) -> dict:
+    if signal.status == Signal.Status.REJECTED:
+        message, *parts = signal.message.split(_UTM_DETAIL_SEPARATOR)
+        details = [
+            {"field": field, "message": text}
+            for field, _, text in (part.partition(": ") for part in parts)
+        ]
+        return {
+            "success": False,
+            "error": signal.message_code,
+            "message": message,
+            "details": details,
+            "logId": str(signal.log_id),
+        }
+    first_id, log_id = signal.id, signal.log_id
+    if signal.duplicate_of_id:  # an idempotent replay is answered with the first signal
+        first_id = signal.duplicate_of_id
+        log_id = (
+            Signal.objects.filter(pk=first_id).values_list("log_id", flat=True).first() or log_id
+        )
+    return {
+        "success": True,
+        "signalId": str(first_id),
+        "status": "PENDING",
+        "message": UTM_ACCEPTED_MESSAGE,
+        "logId": str(log_id),
+    }
 
 
 def signal_reference_price(*, signal: Signal) -> Decimal | None:

@@ -2,6 +2,8 @@
 meets a combination it cannot size or price. Every writer (REST API, admin, dashboard)
 goes through these functions (config/rules.py)."""
 
+import copy
+
 from accounts.models import Organization
 from brokers.models import BrokerAccount
 from config.rules import Range, assign, range_errors, refuse, save_or_refuse
@@ -96,3 +98,21 @@ def _subscription_save(subscription: Subscription) -> Subscription:
     subscription_validate(subscription=subscription)
     save_or_refuse(subscription, conflict={"account": ALREADY_FOLLOWS})
     return subscription
+
+
+def subscription_draft(
+    *,
+    organization: Organization,
+    strategy: Strategy,
+    subscription: Subscription | None = None,
+    **settings,
+) -> Subscription:
+    """Settings as they would be saved, checked by the same rules, but not saved: what the
+    subscription page's preview plans with (the form's values before Save)."""
+    if subscription is None:
+        draft = Subscription(organization=organization, strategy=strategy)
+    else:
+        draft = copy.copy(subscription)
+    assign(draft, settings.items())
+    subscription_validate(subscription=draft)
+    return draft

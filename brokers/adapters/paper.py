@@ -137,10 +137,6 @@ class PaperAdapter(BrokerAdapter):
                 status=PaperOrder.Status.CANCELED, canceled_at=timezone.now(), error="Canceled."
             )
 
-    def get_order(self, client_order_id: str) -> OrderUpdate | None:
-        order = _find(self.account, client_order_id)
-        return None if order is None else order_to_update(order, with_legs=True)
-
     def cancel_order(self, client_order_id: str) -> OrderUpdate | None:
         with transaction.atomic():
             account = _lock_account(self.account.pk)
@@ -149,7 +145,16 @@ class PaperAdapter(BrokerAdapter):
                 return None
             if order.status in LIVE:
                 _cancel(order, "Canceled.")
-            return order_to_update(order, with_legs=True)
+                # An unfilled entry's bracket legs are held for its fill, which can no
+                # longer come. (An order that filled meanwhile keeps its legs: they
+                # protect the position it opened.)
+                for leg in order.legs.filter(status__in=LIVE):
+                    _cancel(leg, "Canceled with its entry.")
+            return order_to_update(order, with_legs=order.parent_id is None)
+
+    def get_order(self, client_order_id: str) -> OrderUpdate | None:
+        order = _find(self.account, client_order_id)
+        return None if order is None else order_to_update(order, with_legs=True)
 
     def list_positions(self) -> list[BrokerPosition]:
         rows = Position.objects.filter(account_id=self.account.pk).exclude(quantity=0)

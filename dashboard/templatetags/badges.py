@@ -1,9 +1,13 @@
 """The small status badges every list shows, as tags: an {% include %} per table row
 cost the signal log most of its rendering time (docs/benchmarks.md, Dashboard)."""
 
+from decimal import Decimal
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from execution.records import OPEN_AT_BROKER
 
 register = template.Library()
 
@@ -30,3 +34,21 @@ def signal_badge(signal) -> str:
 def order_badge(order) -> str:
     tone = ORDER_TONES.get(order.status, "warn")
     return format_html('<span class="badge {}">{}</span>', tone, order.get_status_display())
+
+
+@register.filter
+def cancelable(order) -> bool:
+    """Open at the broker: what order_cancel accepts (pending approval is rejected, not
+    canceled; a NEW order is still being sent)."""
+    return order.status in OPEN_AT_BROKER
+
+
+@register.filter
+def plain(value) -> str:
+    """A decimal as a person writes it: 190.5, 10, 0.00012 (no trailing zeros)."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return f"{number:.0f}"
+    return f"{number.normalize():f}"

@@ -1,4 +1,4 @@
-"""P&L pictures: an account's realized equity and P&L by day, a strategy's trades with
+"""P&L pictures: an account's equity (marked to market) and P&L by day, a strategy's trades with
 win rate and profit factor. The numbers come from brokers.analytics (aggregate SQL);
 each chart has the same numbers in a table."""
 
@@ -27,6 +27,7 @@ def account_performance(request, account_id):
     chart = {
         "days": [day.day.isoformat() for day in days],
         "equity": [float(day.equity) for day in days],
+        "realized_equity": [float(day.realized_equity) for day in days],
         "pnl": [float(day.realized_pnl) for day in days],
     }
     context = {"account": account, "days": days, "chart": chart}

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from brokers.adapters.base import BrokerError
@@ -14,7 +15,13 @@ from brokers.services import paper_account_create
 from dashboard.access import dashboard_view
 from dashboard.forms import PaperAccountForm, apply_errors
 from dashboard.views import found
-from execution.orders import account_cancel_open_orders, account_overview, paper_account_reset
+from execution.orders import (
+    OrderNotOpen,
+    account_cancel_open_orders,
+    account_overview,
+    order_cancel,
+    paper_account_reset,
+)
 from strategies.selectors import subscription_list
 
 
@@ -86,3 +93,30 @@ def broker_account_cancel(request, account_id):
     else:
         messages.success(request, f"{canceled} open {symbol} order(s) canceled.")
     return redirect("dashboard:broker_account_detail", account_id=account.id)
+
+
+@dashboard_view()
+@require_POST
+def order_cancel_view(request, order_id):
+    """Cancel one open order; back to the page the button was on (the account's page or
+    the orders page)."""
+    try:
+        order = found(
+            order_cancel,
+            organization=request.tenant.organization,
+            order_id=order_id,
+        )
+    except (OrderNotOpen, BrokerError) as error:
+        messages.error(request, f"Not canceled: {error}")
+    else:
+        label = f"{order.side} {order.quantity:f} {order.symbol}"
+        if order.status == "canceled":
+            messages.success(request, f"Order canceled: {label}.")
+        else:
+            # It finished at the broker before the cancel arrived (a fill wins the race).
+            status = order.get_status_display().lower()
+            messages.error(request, f"Not canceled: the order {label} is {status}.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("dashboard:order_list")

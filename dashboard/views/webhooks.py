@@ -85,7 +85,8 @@ def _curl(url: str) -> str:
     return f"curl -X POST '{url}' \\\n     -H 'Content-Type: application/json' \\\n     -d '{body}'"
 
 
-@dashboard_view()
+# Pages that exist only to change something: a viewer is refused them outright.
+@dashboard_view(read=Role.TRADER)
 def webhook_edit(request, webhook_id):
     organization = request.tenant.organization
     webhook = found(webhook_get, organization=organization, webhook_id=webhook_id)
@@ -110,7 +111,8 @@ def webhook_toggle(request, webhook_id):
     return redirect("dashboard:webhook_detail", webhook_id=webhook.id)
 
 
-@dashboard_view()
+# Pages that exist only to change something: a viewer is refused them outright.
+@dashboard_view(read=Role.TRADER)
 def webhook_rotate(request, webhook_id):
     """GET: the confirmation; POST: Generate New URL (the old one stops working)."""
     webhook = found(webhook_get, organization=request.tenant.organization, webhook_id=webhook_id)
@@ -123,7 +125,8 @@ def webhook_rotate(request, webhook_id):
     return render(request, "dashboard/webhook_rotate.html", {"webhook": webhook})
 
 
-@dashboard_view()
+# Pages that exist only to change something: a viewer is refused them outright.
+@dashboard_view(read=Role.TRADER)
 def webhook_delete_view(request, webhook_id):
     """GET: the confirmation; POST: delete."""
     webhook = found(webhook_get, organization=request.tenant.organization, webhook_id=webhook_id)

@@ -1,4 +1,4 @@
-"""P&L pictures: an account's realized equity and P&L by day, a strategy's trades with
+"""P&L pictures: an account's equity (marked to market), realized equity and P&L by day, a strategy's trades with
 win rate and profit factor; computed from the ledger's fills, scoped to the tenant, with
 the numbers in a table beside each chart and a bounded number of queries."""
 
@@ -78,13 +78,15 @@ def test_account_performance_page(client_as, role, account):
     if role == "outsider":
         return
     days = response.context["days"]
-    assert [(d.realized_pnl, d.equity) for d in days] == [
+    assert [(d.realized_pnl, d.realized_equity) for d in days] == [
         (40, 1045),
         (-20, 1025),
         (30, 1055),
     ]
     chart = response.context["chart"]
-    assert chart["equity"] == [1045.0, 1025.0, 1055.0] and chart["pnl"] == [40.0, -20.0, 30.0]
+    assert chart["realized_equity"] == [1045.0, 1025.0, 1055.0]
+    assert chart["pnl"] == [40.0, -20.0, 30.0]
+    assert chart["equity"] == [float(d.equity) for d in days]
     page = response.content.decode()
     assert 'id="performance-data"' in page and "<table>" in page  # the chart's numbers too
     assert "1055.00" in page and "-20.00" in page
@@ -173,7 +175,9 @@ def test_a_real_round_trip_through_the_webhook(
     performance = response.context["performance"]
     assert (performance.trades, performance.realized_pnl) == (1, 30)
     curve = client_as(Role.VIEWER).get(f"/broker-accounts/{account.id}/performance/")
-    assert [d.equity for d in curve.context["days"]] == [1030]  # initial 1000 + 30
+    days = curve.context["days"]
+    assert [d.realized_equity for d in days] == [1030]  # initial 1000 + 30
+    assert [d.equity for d in days] == [100030]  # flat again: the cash (100,000 + 30)
 
 
 def _query_count(client, path: str) -> int:
@@ -194,3 +198,39 @@ def test_queries_do_not_grow_with_the_fills(client_as, strategy, account):
     for i in range(120):
         strategy_fill(account, subscription, realized=str(i - 60), days_ago=i % 40)
     assert [_query_count(person, path) for path in paths] == few
+
+
+def test_equity_is_marked_to_market_and_ends_at_the_account_pages_equity(
+    client, client_as, org, strategy, django_capture_on_commit_callbacks
+):
+    """Long 3 AAPL bought at 190 two days ago; today a signal moved the paper market to
+    200 (a resting limit order that did not fill). The curve values the position at its
+    fill on that day and at the market now today, which is the account page's equity."""
+    InstrumentFactory(symbol="AAPL")
+    account = BrokerAccountFactory(organization=org, name="Marked")  # 100,000 initial cash
+    SubscriptionFactory(
+        strategy=strategy, account=account, use_signal_quantity=True, allow_add=True
+    )
+    webhook = webhook_create(
+        organization=org, strategy=strategy, name="h", duplicate_window_seconds=0
+    )
+    path = webhook_url(webhook=webhook, base_url="/")
+
+    def send(body):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(path, body, content_type="text/plain").status_code == 200
+
+    send('{"ticker": "AAPL", "action": "buy", "price": 190, "quantity": 3}')
+    LedgerEntry.objects.filter(account=account).update(filled_at=timezone.now() - timedelta(days=2))
+    send(
+        '{"ticker": "AAPL", "action": "add", "price": 200, "quantity": 1,'
+        ' "orderType": "limit", "limitPrice": 150}'
+    )
+    viewer = client_as(Role.VIEWER)
+    days = viewer.get(f"/broker-accounts/{account.id}/performance/").context["days"]
+    assert [(d.day, d.equity, d.realized_equity) for d in days] == [
+        (timezone.localdate() - timedelta(days=2), 100000, 100000),  # 99,430 + 3 x 190
+        (timezone.localdate(), 100030, 100000),  # 99,430 + 3 x 200, the market now
+    ]
+    overview = viewer.get(f"/broker-accounts/{account.id}/").context["overview"]
+    assert overview.equity == days[-1].equity

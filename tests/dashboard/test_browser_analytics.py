@@ -7,9 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
-from brokers.models import LedgerEntry
+from brokers.models import BrokerAccount, LedgerEntry
 from tests.dashboard.test_browser import PASSWORD, _check, _folder, tenant  # noqa: F401
 from tests.dashboard.test_orders import make_orders
 from tests.factories import BrokerAccountFactory
@@ -22,6 +23,10 @@ DAILY_PNL = [120, -45, 80, 0, 35, -60, 150, 40, -20, 95, -110, 60, 25, 70, -35, 
 
 @pytest.fixture
 def history(tenant):  # noqa: F811  (the fixture imported above)
+    """A round trip a day for three weeks before today's real buy: bought at 190, sold
+    at 190 + that day's P&L, the cash after each fill as the ledger keeps it; the
+    account's cash (and today's fill) then carry the history's P&L, so every point of the
+    equity curve is what the account held."""
     account, subscription = tenant["account"], tenant["subscription"]
     now = timezone.now()
     days = [now - timedelta(days=len(DAILY_PNL) - i) for i in range(len(DAILY_PNL))]
@@ -33,32 +38,54 @@ def history(tenant):  # noqa: F811  (the fixture imported above)
             side="sell",
             start=day,
             filled_quantity=Decimal("1"),
-            filled_avg_price=Decimal("190"),
+            filled_avg_price=Decimal("190") + pnl,
             filled_at=day,
         )[0]
-        for day in days
+        for day, pnl in zip(days, DAILY_PNL, strict=True)
     ]
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(
-            organization_id=account.organization_id,
-            account=account,
-            client_order_id=order.client_order_id,
-            symbol="AAPL",
-            side="sell",
-            quantity=Decimal("1"),
-            price=Decimal("190"),
-            closed_quantity=Decimal("1"),
-            realized_pnl=Decimal(pnl),
-            cash_after=account.cash,
-            filled_at=day,
+    cash, entries = account.initial_cash, []
+    for order, pnl, day in zip(orders, DAILY_PNL, days, strict=True):
+        cash -= Decimal("190")
+        entries.append(_entry(account, "buy", Decimal("190"), cash, day, closed="0", pnl=0))
+        cash += Decimal("190") + pnl
+        entries.append(
+            _entry(
+                account,
+                "sell",
+                Decimal("190") + pnl,
+                cash,
+                day + timedelta(minutes=5),
+                closed="1",
+                pnl=pnl,
+                client_order_id=order.client_order_id,
+            )
         )
-        for order, pnl, day in zip(orders, DAILY_PNL, days, strict=True)
-    )
+    LedgerEntry.objects.bulk_create(entries)
+    earned = Decimal(sum(DAILY_PNL))
+    BrokerAccount.objects.filter(pk=account.pk).update(cash=F("cash") + earned)
+    today = LedgerEntry.objects.filter(account=account, filled_at__gte=now - timedelta(hours=1))
+    today.update(cash_after=F("cash_after") + earned)
     live = BrokerAccountFactory(
         organization=account.organization, name="Live broker", broker="alpaca", mode="live"
     )
     make_orders(live, 2, symbol="MSFT", status="canceled")
     return tenant
+
+
+def _entry(account, side, price, cash, at, *, closed, pnl, client_order_id=""):
+    return LedgerEntry(
+        organization_id=account.organization_id,
+        account=account,
+        client_order_id=client_order_id,
+        symbol="AAPL",
+        side=side,
+        quantity=Decimal("1"),
+        price=price,
+        closed_quantity=Decimal(closed),
+        realized_pnl=Decimal(pnl),
+        cash_after=cash,
+        filled_at=at,
+    )
 
 
 def test_analytics_pages(browser_page, history, tmp_path):
@@ -84,5 +111,14 @@ def test_analytics_pages(browser_page, history, tmp_path):
             )
             assert drawn and all(drawn), name
         problems += _check(page, name, folder)
+        if name == "account-performance":
+            # The curve's last point is the equity the account's page shows.
+            last = page.evaluate(
+                "() => JSON.parse(document.getElementById('performance-data').textContent)"
+                ".equity.at(-1)"
+            )
+            page.goto(f"/broker-accounts/{history['account'].id}/")
+            shown = page.locator(".stat .value").first.text_content()
+            assert f"{last:.2f}" == shown
     assert problems == []
     assert page.js_errors == []

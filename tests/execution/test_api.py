@@ -42,7 +42,7 @@ def test_a_trader_cancels_an_open_order_at_its_broker(org, resting, role):
     assert PaperOrder.objects.get(client_order_id=resting.client_order_id).status == "canceled"
     assert resting.signal.results.get().status == "ignored"
     again = api.post(f"/api/v1/orders/{resting.pk}/cancel/")
-    assert again.status_code == 409 and "not open" in again.json()["detail"]
+    assert again.status_code == 409 and "only an order open at the broker" in again.json()["detail"]
 
 
 def test_a_viewer_cannot_cancel_and_another_tenant_gets_404(org, other_org, resting):
