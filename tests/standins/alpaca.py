@@ -167,6 +167,9 @@ class AlpacaStandin:
         # --- inspection ------------------------------------------------------------------
         self.orders_received: list[dict] = []  # every POST /v2/orders body, with its key
         self.order_posts = 0  # POST /v2/orders requests, retries included
+        # Set once an order POST has created its order (before any sleep_after_create): a
+        # test waits on it to act while the answer is still held.
+        self.order_created = threading.Event()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         # --- state ---------------------------------------------------------------------
         self.accounts: dict[str, StandinAccount] = {}
@@ -482,6 +485,7 @@ class AlpacaStandin:
             account.by_client_id[leg.client_order_id] = leg
         await self._push(account, "new", order)
         await self._after_create(account, order)
+        self.order_created.set()
         if self.sleep_after_create:
             await asyncio.sleep(self.sleep_after_create)
         if self.fail_after_create > 0:
