@@ -113,3 +113,44 @@ def test_a_network_broker_down_fails_nothing_and_keeps_the_orders_submitting(
     assert "unreachable" in order.error
     result = signal.results.get()
     assert result.status == "ordered" and "not confirmed by the broker yet" in result.reason
+
+
+@pytest.mark.django_db
+def test_an_alpaca_fan_out_reaches_the_broker_once_per_account_with_bounded_concurrency(
+    settings, org, alpaca_standin
+):
+    """30 Alpaca accounts, each its own key (its own account at the stand-in), answered
+    after 50 ms: every order reaches the stand-in exactly once, and the POSTs overlap up to
+    the configured bound and no further."""
+    from brokers.services import broker_account_create
+
+    settings.BROKER_CONCURRENCY = {"alpaca": 4}
+    alpaca_standin.set_price("AAPL", 100)
+    strategy = StrategyFactory(organization=org)
+    keys = []
+    for i in range(30):
+        key_id, secret = f"PKFAN{i:015d}", f"fan-secret-{i:04d}-" + "x" * 24
+        alpaca_standin.add_account(key_id, secret)
+        keys.append(key_id)
+        account = broker_account_create(
+            organization=org,
+            name=f"Alpaca {i}",
+            broker=BrokerAccount.Broker.ALPACA,
+            mode=BrokerAccount.Mode.PAPER,
+            credentials={"api_key": key_id, "secret_key": secret},
+        )
+        SubscriptionFactory(strategy=strategy, account=account, sizing_value=D("1"))
+    alpaca_standin.order_latency = 0.05
+    signal = signal_for(strategy=strategy, action="buy", price=100)
+
+    process_signal.delay(str(signal.pk))
+
+    signal.refresh_from_db()
+    assert signal.status == Signal.Status.COMPLETED, signal.error
+    orders = list(Order.objects.filter(signal=signal))
+    assert len(orders) == 30 and all(o.status == Order.Status.FILLED for o in orders)
+    posted = [body["client_order_id"] for body in alpaca_standin.orders_received]
+    assert sorted(posted) == sorted(o.client_order_id for o in orders)
+    assert alpaca_standin.order_posts == 30
+    assert sorted(body["key_id"] for body in alpaca_standin.orders_received) == sorted(keys)
+    assert 1 < alpaca_standin.orders_max_in_flight <= 4

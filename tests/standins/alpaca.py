@@ -170,6 +170,8 @@ class AlpacaStandin:
         # Set once an order POST has created its order (before any sleep_after_create): a
         # test waits on it to act while the answer is still held.
         self.order_created = threading.Event()
+        self.orders_in_flight = 0  # POST /v2/orders requests being answered now
+        self.orders_max_in_flight = 0  # the most of them at once
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         # --- state ---------------------------------------------------------------------
         self.accounts: dict[str, StandinAccount] = {}
@@ -458,6 +460,15 @@ class AlpacaStandin:
     # --- orders -----------------------------------------------------------------------------
 
     async def _order_create(self, request):
+        # One event loop: the counters need no lock.
+        self.orders_in_flight += 1
+        self.orders_max_in_flight = max(self.orders_max_in_flight, self.orders_in_flight)
+        try:
+            return await self._order_create_one(request)
+        finally:
+            self.orders_in_flight -= 1
+
+    async def _order_create_one(self, request):
         account = request[ACCOUNT]
         self.order_posts += 1
         if self.order_latency:
