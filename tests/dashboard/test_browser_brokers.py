@@ -4,13 +4,13 @@ connection answers over htmx, the position drift page; axe-core finds no serious
 critical violation on the new pages, and the secret never reaches the browser."""
 
 import uuid
-from decimal import Decimal
 
 import pytest
 from allauth.account.models import EmailAddress
 
 from accounts.models import Role
 from brokers.models import BrokerAccount, PositionDrift
+from execution.reconcile import reconcile
 from tests.dashboard.test_browser import PASSWORD, _check, _folder
 from tests.factories import MembershipFactory
 
@@ -57,9 +57,11 @@ def test_connect_alpaca_and_test_the_connection(browser_page, owner, org, alpaca
     assert "Connection OK: Alpaca paper account PA" in result.inner_text()
     problems += _check(page, "account-alpaca", folder)
 
-    PositionDrift.objects.create(
-        organization=org, account=account, symbol="AAPL", ours=Decimal("3"), brokers=Decimal("5")
-    )
+    # Someone bought 5 AAPL at Alpaca outside TradeRelay: reconciliation records drift.
+    alpaca_standin.set_position(key_id, "AAPL", 5, 190)
+    reconcile(accounts=[account])
+    drift = PositionDrift.objects.get(account=account, resolved_at=None)
+    assert (drift.symbol, drift.ours, drift.brokers) == ("AAPL", 0, 5)
     page.reload()
     page.get_by_role("link", name="1 open position drift").click()
     page.wait_for_url(f"**/broker-accounts/{account.id}/drift/")
