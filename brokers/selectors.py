@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.models import Organization
 from brokers.models import (
@@ -16,6 +16,7 @@ from brokers.models import (
     PaperOrder,
     PaperPrice,
     Position,
+    PositionDrift,
 )
 from config.compiled import CompiledQuery
 from config.keyset import keyset_page, within_days
@@ -257,3 +258,18 @@ def position_list_all(*, organization: Organization) -> list[Position]:
     account, by account then symbol."""
     positions = position_list(organization=organization).order_by("account__name", "symbol")
     return list(positions[:POSITION_LIST_LIMIT])
+
+
+def position_drift_list(
+    *, organization: Organization, account: BrokerAccount, limit: int = 200
+) -> list[PositionDrift]:
+    """Reconciliation's findings for one account: open ones first, then newest."""
+    queryset = PositionDrift.objects.for_org(organization).filter(account=account)
+    return list(
+        queryset.order_by(F("resolved_at").desc(nulls_first=True), "-detected_at", "-id")[:limit]
+    )
+
+
+def position_drift_open_count(*, organization: Organization, account: BrokerAccount) -> int:
+    queryset = PositionDrift.objects.for_org(organization).filter(account=account)
+    return queryset.filter(resolved_at__isnull=True).count()

@@ -8,7 +8,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import ApiKey, Role
-from brokers.models import Order
+from brokers.adapters import ADAPTERS, adapter_class_for
+from brokers.adapters.ccxt import mode_errors
+from brokers.adapters.market_data import market_data_sources
+from brokers.models import BrokerAccount, Order
 from signals.models import Signal
 from strategies.models import Strategy, Subscription
 from webhooks.models import Webhook
@@ -173,6 +176,133 @@ class PaperAccountForm(forms.Form):
         min_value=Decimal("0.01"),
         help_text="Play money it starts with (and returns to on reset).",
     )
+
+
+CREDENTIAL_PREFIX = "credential_"
+
+
+def broker_kinds() -> list[tuple[str, str]]:
+    """The broker kinds an account may be created for: those with an adapter."""
+    return [(value, label) for value, label in BrokerAccount.Broker.choices if value in ADAPTERS]
+
+
+def market_data_choices() -> list[tuple[str, str]]:
+    return market_data_sources()
+
+
+class BrokerAccountForm(forms.Form):
+    """A broker account of one kind (chosen before the form: its credential fields are
+    that adapter's credential_fields()). Secrets are password inputs never rendered back;
+    on an existing account a blank credential keeps the stored one."""
+
+    name = forms.CharField(max_length=100, help_text="Shown wherever the account appears.")
+    mode = forms.ChoiceField(
+        choices=BrokerAccount.Mode.choices,
+        widget=forms.RadioSelect,
+        help_text="Paper trades on the broker's sandbox with play money; live places real orders.",
+    )
+    initial_cash = forms.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        initial=Decimal("100000"),
+        min_value=Decimal("0.01"),
+        help_text="Play money it starts with (and returns to on reset).",
+    )
+    market_data_source = forms.ChoiceField(
+        required=False,
+        label="Market data source",
+        help_text="Where a market order without a price gets its quote.",
+    )
+
+    def __init__(self, *args, broker: str, account: BrokerAccount | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.broker, self.account = broker, account
+        self.credential_names: list[str] = []
+        if broker == BrokerAccount.Broker.PAPER:
+            del self.fields["mode"]
+        else:
+            del self.fields["initial_cash"], self.fields["market_data_source"]
+        if account is not None:
+            self.initial.setdefault("name", account.name)
+        label = dict(BrokerAccount.Broker.choices)[broker].split(" (")[0]
+        self.initial.setdefault("name", f"{label} account")
+        if account is not None:
+            self.fields.pop("initial_cash", None)
+            self.initial.setdefault("mode", account.mode)
+            self.initial.setdefault("market_data_source", account.market_data_source)
+        if "market_data_source" in self.fields:
+            self.fields["market_data_source"].choices = market_data_choices()
+        if "mode" in self.fields:
+            sandbox = mode_errors(broker=broker, mode=BrokerAccount.Mode.PAPER)
+            if sandbox:
+                # No sandbox: paper is refused by the service; say so before the trader tries.
+                self.fields["mode"].help_text = sandbox["mode"]
+                self.initial.setdefault("mode", BrokerAccount.Mode.LIVE)
+            self.initial.setdefault("mode", BrokerAccount.Mode.PAPER)
+        stored = (
+            account.credentials if account is not None and account.credentials_encrypted else {}
+        )
+        for name, label, secret in adapter_class_for(broker).credential_fields():
+            key = CREDENTIAL_PREFIX + name
+            self.credential_names.append(name)
+            if secret:
+                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+            else:
+                widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+            help_text = "Stored encrypted; never shown again." if secret else ""
+            if account is not None:
+                help_text = (
+                    "Leave blank to keep the stored one."
+                    if stored.get(name)
+                    else "None stored yet: the account cannot trade without it."
+                )
+                if not secret:
+                    self.initial.setdefault(key, stored.get(name, ""))
+            self.fields[key] = forms.CharField(
+                label=label,
+                max_length=4096,
+                required=account is None,
+                strip=True,
+                widget=widget,
+                help_text=help_text,
+            )
+
+    def credentials(self) -> dict | None:
+        """The credentials to store: the typed ones over the stored ones; None when
+        nothing was typed (the stored credentials stay as they are)."""
+        typed = {
+            name: self.cleaned_data[CREDENTIAL_PREFIX + name]
+            for name in self.credential_names
+            if self.cleaned_data.get(CREDENTIAL_PREFIX + name)
+        }
+        if self.account is None:
+            return typed or None
+        stored = self.account.credentials if self.account.credentials_encrypted else {}
+        if all(stored.get(name) == value for name, value in typed.items()):
+            return None
+        return {**stored, **typed}
+
+    def account_fields(self) -> dict:
+        """The model fields of the form, for brokers.services."""
+        fields = {"name": self.cleaned_data["name"]}
+        for key in ("mode", "initial_cash", "market_data_source"):
+            if key in self.fields:
+                fields[key] = self.cleaned_data[key]
+        if self.broker == BrokerAccount.Broker.PAPER and self.account is None:
+            fields["mode"] = BrokerAccount.Mode.PAPER
+        return fields
+
+
+class MarketDataSourceForm(forms.Form):
+    market_data_source = forms.ChoiceField(
+        required=False,
+        label="Market data source",
+        help_text="Where a market order without a price gets its quote.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["market_data_source"].choices = market_data_choices()
 
 
 class SignalFilterForm(forms.Form):

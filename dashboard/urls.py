@@ -58,6 +58,29 @@ urlpatterns = [
         name="broker_account_detail",
     ),
     path(
+        "broker-accounts/new/<str:broker>/", brokers.broker_account_new, name="broker_account_new"
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/edit/",
+        brokers.broker_account_edit,
+        name="broker_account_edit",
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/test-connection/",
+        brokers.broker_account_test_connection_view,
+        name="broker_account_test_connection",
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/market-data/",
+        brokers.broker_account_market_data,
+        name="broker_account_market_data",
+    ),
+    path(
+        "broker-accounts/<uuid:account_id>/drift/",
+        brokers.broker_account_drift,
+        name="broker_account_drift",
+    ),
+    path(
         "broker-accounts/<uuid:account_id>/reset/",
         brokers.broker_account_reset,
         name="broker_account_reset",
