@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import ApiKey, Role
 from brokers.adapters import ADAPTERS, adapter_class_for
 from brokers.adapters.ccxt import mode_errors
-from brokers.adapters.market_data import market_data_sources
+from brokers.adapters.market_data import ALPACA, market_data_sources
 from brokers.models import BrokerAccount, Order
 from signals.models import Signal
 from strategies.models import Strategy, Subscription
@@ -186,8 +186,17 @@ def broker_kinds() -> list[tuple[str, str]]:
     return [(value, label) for value, label in BrokerAccount.Broker.choices if value in ADAPTERS]
 
 
-def market_data_choices() -> list[tuple[str, str]]:
-    return market_data_sources()
+def market_data_choices(account: BrokerAccount | None = None) -> list[tuple[str, str]]:
+    """The sources a paper account can use from here. Alpaca's data API answers only with
+    a key, which a paper account carries only when set through the API (credentials
+    apiKey / secretKey): without one it is not offered, as it would never quote."""
+    has_key = account is not None and bool(account.credentials.get("apiKey"))
+    keep_current = account is not None and account.market_data_source == ALPACA
+    return [
+        (value, label)
+        for value, label in market_data_sources()
+        if value != ALPACA or has_key or keep_current
+    ]
 
 
 class BrokerAccountForm(forms.Form):
@@ -231,12 +240,15 @@ class BrokerAccountForm(forms.Form):
             self.initial.setdefault("mode", account.mode)
             self.initial.setdefault("market_data_source", account.market_data_source)
         if "market_data_source" in self.fields:
-            self.fields["market_data_source"].choices = market_data_choices()
+            self.fields["market_data_source"].choices = market_data_choices(account)
         if "mode" in self.fields:
             sandbox = mode_errors(broker=broker, mode=BrokerAccount.Mode.PAPER)
             if sandbox:
-                # No sandbox: paper is refused by the service; say so before the trader tries.
-                self.fields["mode"].help_text = sandbox["mode"]
+                # No sandbox: paper is not offered (the service refuses it too), and the
+                # form says why; a paper posted anyway gets the same reason.
+                mode = self.fields["mode"]
+                mode.choices = [(BrokerAccount.Mode.LIVE, BrokerAccount.Mode.LIVE.label)]
+                mode.help_text = mode.error_messages["invalid_choice"] = sandbox["mode"]
                 self.initial.setdefault("mode", BrokerAccount.Mode.LIVE)
             self.initial.setdefault("mode", BrokerAccount.Mode.PAPER)
         stored = (
@@ -300,9 +312,9 @@ class MarketDataSourceForm(forms.Form):
         help_text="Where a market order without a price gets its quote.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, account: BrokerAccount | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["market_data_source"].choices = market_data_choices()
+        self.fields["market_data_source"].choices = market_data_choices(account)
 
 
 class SignalFilterForm(forms.Form):

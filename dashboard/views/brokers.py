@@ -133,7 +133,7 @@ def broker_account_market_data(request, account_id):
     account = found(
         broker_account_get, organization=request.tenant.organization, account_id=account_id
     )
-    form = MarketDataSourceForm(request.POST)
+    form = MarketDataSourceForm(request.POST, account=account)
     if not form.is_valid():
         messages.error(request, "Choose one of the listed market data sources.")
         return redirect("dashboard:broker_account_detail", account_id=account.id)
@@ -172,7 +172,7 @@ def broker_account_detail(request, account_id):
         "subscriptions": subscription_list(organization=organization, account=account),
         "open_drifts": position_drift_open_count(organization=organization, account=account),
         "market_data_form": MarketDataSourceForm(
-            initial={"market_data_source": account.market_data_source}
+            initial={"market_data_source": account.market_data_source}, account=account
         ),
     }
     return render(request, "dashboard/broker_account_detail.html", context)

@@ -113,7 +113,8 @@ def test_kraken_says_it_has_no_sandbox_and_refuses_paper(client_as, org):
     client = client_as(Role.TRADER)
     html = client.get("/broker-accounts/new/kraken/").content.decode()
     assert "no sandbox" in html
-    assert 'value="live" required id="id_mode_1" checked' in html  # live preselected
+    assert 'value="live" required id="id_mode_0" checked' in html  # live, the only choice
+    assert 'value="paper"' not in html
     data = {"name": "K", "mode": "paper", "credential_apiKey": "k", "credential_secret": SECRET}
     response = client.post("/broker-accounts/new/kraken/", data)
     assert response.status_code == 200
@@ -264,7 +265,7 @@ def test_unknown_market_data_source_or_a_real_broker_is_refused(client_as, paper
     assert "Choose one of the listed market data sources." in response.content.decode()
     response = client.post(
         f"/broker-accounts/{alpaca.id}/market-data/",
-        {"market_data_source": "alpaca"},
+        {"market_data_source": "ccxt:binance"},
         follow=True,
     )
     assert "Only paper accounts take a market data source." in response.content.decode()
@@ -335,3 +336,14 @@ def test_posts_need_the_csrf_token(client_as, paper, path):
     paper.refresh_from_db()
     assert (paper.name, paper.market_data_source) == ("Paper one", "")
     assert BrokerAccount.objects.count() == 1
+
+
+def test_alpaca_market_data_is_offered_only_to_a_paper_account_with_a_data_key(client_as, paper):
+    client = client_as(Role.TRADER)
+    assert 'value="alpaca"' not in client.get(f"/broker-accounts/{paper.id}/").content.decode()
+    client.post(f"/broker-accounts/{paper.id}/market-data/", {"market_data_source": "alpaca"})
+    paper.refresh_from_db()
+    assert paper.market_data_source == ""  # not a choice without a key: refused
+    paper.credentials = {"apiKey": "PKDATA", "secretKey": "data-secret"}
+    paper.save(update_fields=["credentials_encrypted"])
+    assert 'value="alpaca"' in client.get(f"/broker-accounts/{paper.id}/").content.decode()
