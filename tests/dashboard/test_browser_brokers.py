@@ -73,15 +73,12 @@ def test_connect_alpaca_and_test_the_connection(browser_page, owner, org, alpaca
     assert secret not in page.content()
     problems += _check(page, "account-edit", folder)
 
-    # Kraken has no sandbox: paper is refused next to the mode field.
+    # Kraken has no sandbox: paper is not offered, and the mode field says why.
     page.goto("/broker-accounts/new/kraken/")
-    page.get_by_label("Paper").check()
-    page.fill("#id_credential_apiKey", "k")
-    page.fill("#id_credential_secret", secret)
-    page.get_by_role("button", name="Add Kraken").click()
-    assert page.locator(".field-error fieldset").inner_text().count("no sandbox") == 2
-    assert secret not in page.content()
-    problems += _check(page, "account-new-kraken-refused", folder)
+    assert page.get_by_label("Paper").count() == 0
+    assert page.get_by_label("Live").is_checked()
+    assert "no sandbox" in page.locator("fieldset").first.inner_text()
+    problems += _check(page, "account-new-kraken", folder)
 
     assert problems == []
     assert page.js_errors == []
