@@ -276,7 +276,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # thread pool per broker kind; the database writes stay batched on the task's own
 # connection). The paper broker is in our database and runs on the task's thread.
 # A broker kind not named here gets execution.brokers.DEFAULT_CONCURRENCY.
-BROKER_CONCURRENCY = {"alpaca": env.int("BROKER_CONCURRENCY_ALPACA", default=32)}
+BROKER_CONCURRENCY = {"alpaca": env.int("BROKER_CONCURRENCY_ALPACA", default=64)}
 # A SUBMITTING order older than this, of a signal no longer being processed, is settled by
 # reconciliation: adopted when its broker has it, failed when it does not.
 RECONCILE_SUBMITTING_GRACE_SECONDS = env.int("RECONCILE_SUBMITTING_GRACE_SECONDS", default=120)

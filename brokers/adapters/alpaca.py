@@ -18,9 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
+from http.cookiejar import DefaultCookiePolicy
+from urllib.request import getproxies
 
 import requests
 from alpaca.common.exceptions import APIError
@@ -103,50 +107,78 @@ def _alpaca_error_message(exc: APIError) -> str:
 
 class _TimeoutAdapter(HTTPAdapter):
     """requests has no default timeout and alpaca-py sets none: without this a stalled
-    connection would hold a worker for ever."""
-
-    def __init__(self, timeout: float, **kwargs):
-        self.timeout = timeout
-        super().__init__(**kwargs)
+    connection would hold a worker for ever. Read per request, so a changed setting
+    applies to the process's one session at once."""
 
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
+            kwargs["timeout"] = settings.ALPACA_TIMEOUT_SECONDS
         return super().send(request, **kwargs)
 
 
-# Clients are kept per thread (a requests Session is not meant to be shared between
-# threads) and reused, so consecutive calls keep their HTTP connection.
-_local = threading.local()
-_CLIENTS_PER_THREAD = 256
+# One requests Session per process, shared by every account's clients: alpaca-py sends
+# the key in each request's headers, so the session holds no account's state, and the
+# accounts' calls reuse a pool of kept-alive connections instead of opening a TCP
+# connection per call (a 1,000-account fan-out makes 2,000 calls). It keeps no cookies,
+# so nothing one account's answer set can ride along with another's request. Requests
+# made no use of the environment's netrc or proxies unless a proxy is configured there
+# (reading them costs a file lookup per request).
+_session_lock = threading.Lock()
+_session: tuple[int, requests.Session] | None = None
 
 
-def _clients(key_id: str, secret: str, paper: bool):
-    trading_url = settings.ALPACA_TRADING_URL or None
-    data_url = settings.ALPACA_DATA_URL or None
+def _shared_session() -> requests.Session:
+    global _session
+    pid = os.getpid()
+    found = _session
+    if found is not None and found[0] == pid:  # a forked worker builds its own
+        return found[1]
+    with _session_lock:
+        if _session is None or _session[0] != pid:
+            session = requests.Session()
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            session.trust_env = bool(getproxies())
+            # As many kept connections as calls in flight (BROKER_CONCURRENCY["alpaca"]).
+            in_flight = int(getattr(settings, "BROKER_CONCURRENCY", {}).get("alpaca", 8))
+            adapter = _TimeoutAdapter(pool_connections=4, pool_maxsize=max(8, in_flight))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _session = (pid, session)
+        return _session[1]
+
+
+# The clients themselves are cheap and stateless beyond their key; they are kept per
+# process (bounded), so an account's next call skips building them.
+_clients_lock = threading.Lock()
+_clients_cache: OrderedDict = OrderedDict()
+_CLIENTS_KEPT = 4096
+
+
+def _client(kind, key_id: str, secret: str, paper: bool):
+    url = settings.ALPACA_TRADING_URL if kind is TradingClient else settings.ALPACA_DATA_URL
+    retry = (settings.ALPACA_RETRY_ATTEMPTS, settings.ALPACA_RETRY_WAIT_SECONDS)
     fingerprint = hashlib.sha256(f"{key_id}\0{secret}".encode()).hexdigest()
-    cache_key = (fingerprint, paper, trading_url, data_url)
-    cache = getattr(_local, "clients", None)
-    if cache is None:
-        cache = _local.clients = {}
-    found = cache.get(cache_key)
-    if found is not None:
-        return found
-    trading = TradingClient(key_id, secret, paper=paper, url_override=trading_url)
-    data = StockHistoricalDataClient(key_id, secret, url_override=data_url)
-    for client in (trading, data):
-        # alpaca-py's own retry on 429/504 (it sleeps between attempts, ignoring
-        # Retry-After): bounded by settings, so a rate-limited call gives the worker back
-        # soon and our task retry with backoff takes over.
-        client._retry = settings.ALPACA_RETRY_ATTEMPTS
-        client._retry_wait = settings.ALPACA_RETRY_WAIT_SECONDS
-        timeout_adapter = _TimeoutAdapter(settings.ALPACA_TIMEOUT_SECONDS, pool_maxsize=4)
-        client._session.mount("https://", timeout_adapter)
-        client._session.mount("http://", timeout_adapter)
-    if len(cache) >= _CLIENTS_PER_THREAD:
-        cache.clear()
-    cache[cache_key] = (trading, data)
-    return trading, data
+    cache_key = (os.getpid(), kind, fingerprint, paper, url or None, retry)
+    with _clients_lock:
+        found = _clients_cache.get(cache_key)
+        if found is not None:
+            _clients_cache.move_to_end(cache_key)
+            return found
+    if kind is TradingClient:
+        client = TradingClient(key_id, secret, paper=paper, url_override=url or None)
+    else:
+        client = StockHistoricalDataClient(key_id, secret, url_override=url or None)
+    # alpaca-py's own retry on 429/504 (it sleeps between attempts, ignoring
+    # Retry-After): bounded by settings, so a rate-limited call gives the worker back
+    # soon and our task retry with backoff takes over.
+    client._retry, client._retry_wait = retry
+    client._session.close()
+    client._session = _shared_session()
+    with _clients_lock:
+        _clients_cache[cache_key] = client
+        while len(_clients_cache) > _CLIENTS_KEPT:
+            _clients_cache.popitem(last=False)
+    return client
 
 
 _MISSING = object()
@@ -174,23 +206,26 @@ class AlpacaAdapter(BrokerAdapter):
     def paper(self) -> bool:
         return self.account.mode != "live"
 
-    def _clients(self):
-        credentials = self.account.credentials
-        key_id, secret = credentials.get("api_key", ""), credentials.get("secret_key", "")
+    def _client(self, kind):
+        keys = self.__dict__.get("_keys")
+        if keys is None:  # decrypted once per adapter, not once per call
+            credentials = self.account.credentials
+            keys = self._keys = (credentials.get("api_key", ""), credentials.get("secret_key", ""))
+        key_id, secret = keys
         if not key_id or not secret:
             raise BrokerError(
                 f"Account {self.account.name!r} has no Alpaca API key: "
                 "set its API key ID and secret key."
             )
-        return _clients(key_id, secret, self.paper)
+        return _client(kind, key_id, secret, self.paper)
 
     @property
     def _trading(self) -> TradingClient:
-        return self._clients()[0]
+        return self._client(TradingClient)
 
     @property
     def _data(self) -> StockHistoricalDataClient:
-        return self._clients()[1]
+        return self._client(StockHistoricalDataClient)
 
     # -- errors ----------------------------------------------------------------------
 

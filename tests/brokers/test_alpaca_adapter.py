@@ -16,6 +16,7 @@ from brokers.adapters.base import (
     TransientBrokerError,
 )
 from brokers.models import BrokerAccount
+from brokers.services import broker_account_create
 from tests.brokers.factories import order_request
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +77,31 @@ def test_live_and_paper_accounts_use_alpacas_own_urls_by_default(alpaca_account,
     live = get_adapter(alpaca_account)
     assert live._trading._base_url == "https://api.alpaca.markets"
     assert live._data._base_url == "https://data.alpaca.markets"
+
+
+def test_accounts_share_kept_alive_connections_and_no_cookies(alpaca_standin, alpaca_account, org):
+    """A fan-out calls Alpaca once or twice per account: the calls reuse kept-alive
+    connections across accounts (each with its own key in its headers), and a cookie
+    one account's answer sets never rides along with another account's request."""
+    alpaca_standin.set_cookie = "lb=alpaca-node-7; Path=/"
+    accounts = [alpaca_account]
+    for i in range(12):
+        key_id, secret = f"PKSHARE{i:05d}", f"secret-share-{i:03d}"
+        alpaca_standin.add_account(key_id, secret, cash=1000 + i)
+        accounts.append(
+            broker_account_create(
+                organization=org, name=f"Alpaca {i}", broker=BrokerAccount.Broker.ALPACA,
+                mode=BrokerAccount.Mode.PAPER,
+                credentials={"api_key": key_id, "secret_key": secret},
+            )
+        )  # fmt: skip
+    before = len(alpaca_standin.client_ports)
+    cash = [get_adapter(account).get_account().cash for account in accounts]
+    # Each answer is that account's own: the key went with its own request.
+    assert cash == [D("100000")] + [D(1000 + i) for i in range(12)]
+    # One call after another: one kept-alive connection, not one per account.
+    assert len(alpaca_standin.client_ports) - before <= 1
+    assert alpaca_standin.cookies_received == []
 
 
 def test_instruments_from_the_asset_list(adapter, alpaca_standin):

@@ -164,6 +164,7 @@ class AlpacaStandin:
         self.not_tradable: set[str] = set()
         self.market_closed = False
         self.stream_refuses = False  # the websocket refuses to authorize anyone
+        self.set_cookie = ""  # a Set-Cookie header on every HTTP answer (a load balancer's)
         # --- inspection ------------------------------------------------------------------
         self.orders_received: list[dict] = []  # every POST /v2/orders body, with its key
         self.order_posts = 0  # POST /v2/orders requests, retries included
@@ -173,6 +174,8 @@ class AlpacaStandin:
         self.orders_in_flight = 0  # POST /v2/orders requests being answered now
         self.orders_max_in_flight = 0  # the most of them at once
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self.client_ports: set[int] = set()  # one per TCP connection a client opened
+        self.cookies_received: list[str] = []  # the Cookie header of every request, if any
         # --- state ---------------------------------------------------------------------
         self.accounts: dict[str, StandinAccount] = {}
         self.prices: dict[str, Decimal] = {}
@@ -313,8 +316,19 @@ class AlpacaStandin:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         self.requests.append((request.method, request.path))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.client_ports.add(peer[1])
+        if request.headers.get("Cookie"):
+            self.cookies_received.append(request.headers["Cookie"])
         if request.path == "/stream":
             return await handler(request)
+        response = await self._answer(request, handler)
+        if self.set_cookie:
+            response.headers["Set-Cookie"] = self.set_cookie
+        return response
+
+    async def _answer(self, request: web.Request, handler):
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.server_errors > 0:
