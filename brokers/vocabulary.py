@@ -33,6 +33,22 @@ class Leg(models.TextChoices):
     STOP_LOSS = "stop_loss", "Stop loss"
 
 
+# The order types a subscription may choose for its entries and exits (a trailing stop
+# has no price to enter at), and for its stop loss: subsets, so still one declaration.
+SUBSCRIPTION_ORDER_TYPES = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+)
+STOP_LOSS_ORDER_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+
+
+def choices_of(members) -> list[tuple[str, str]]:
+    """Model-field choices for a subset of one vocabulary."""
+    return [(member.value, member.label) for member in members]
+
+
 # Time in force that never rests: an order that cannot fill at once is canceled.
 IMMEDIATE_ONLY = (TimeInForce.IOC, TimeInForce.FOK)
 

@@ -337,7 +337,7 @@ SPECTACULAR_SETTINGS = {
         "SignalResultStatusEnum": "signals.models.SignalResult.Status",
         "OrderStatusEnum": "brokers.models.Order.Status",
         "BrokerAccountStatusEnum": "brokers.models.BrokerAccount.Status",
-        "SubscriptionOrderTypeEnum": "strategies.models.Subscription.OrderType",
+        "SubscriptionOrderTypeEnum": "strategies.models.ORDER_TYPE_CHOICES",
         "SubscriptionTimeInForceEnum": "strategies.models.Subscription.TimeInForce",
         "SubscriptionExitKindEnum": "strategies.models.Subscription.ExitKind",
         "OrderSideEnum": "brokers.models.Order.Side",

@@ -6,7 +6,16 @@ from django.utils import timezone
 
 from accounts.tenancy import OrgOwnedModel
 from brokers.models import MONEY, AssetClass
-from brokers.vocabulary import TimeInForce
+from brokers.vocabulary import (
+    STOP_LOSS_ORDER_TYPES,
+    SUBSCRIPTION_ORDER_TYPES,
+    OrderType,
+    TimeInForce,
+    choices_of,
+)
+
+ORDER_TYPE_CHOICES = choices_of(SUBSCRIPTION_ORDER_TYPES)
+STOP_LOSS_TYPE_CHOICES = choices_of(STOP_LOSS_ORDER_TYPES)
 
 
 class Strategy(OrgOwnedModel):
@@ -44,24 +53,15 @@ class Subscription(OrgOwnedModel):
         PERCENT_OF_EQUITY = "percent_of_equity", "Percent of equity"
         RISK_DOLLAR_AMOUNT = "risk_dollar_amount", "Risk dollar amount (needs a stop loss)"
 
-    class OrderType(models.TextChoices):
-        MARKET = "market", "Market"
-        LIMIT = "limit", "Limit"
-        STOP = "stop", "Stop"
-        STOP_LIMIT = "stop_limit", "Stop limit"
-
-    TimeInForce = TimeInForce  # brokers.vocabulary
+    # brokers.vocabulary's, of which the fields below offer subsets.
+    OrderType = OrderType
+    TimeInForce = TimeInForce
 
     class ExitKind(models.TextChoices):
         NONE = "none", "None"
         PERCENT = "percent", "Percent"
         AMOUNT = "amount", "Dollar amount"
         PRICE = "price", "Price"
-
-    class StopType(models.TextChoices):
-        STOP = "stop", "Stop"
-        STOP_LIMIT = "stop_limit", "Stop limit"
-        TRAILING_STOP = "trailing_stop", "Trailing stop"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="subscriptions")
@@ -82,10 +82,10 @@ class Subscription(OrgOwnedModel):
     fractional = models.BooleanField(default=False)
     allow_add = models.BooleanField(default=False)
     entry_order_type = models.CharField(
-        max_length=10, choices=OrderType.choices, default=OrderType.MARKET
+        max_length=10, choices=ORDER_TYPE_CHOICES, default=OrderType.MARKET
     )
     exit_order_type = models.CharField(
-        max_length=10, choices=OrderType.choices, default=OrderType.MARKET
+        max_length=10, choices=ORDER_TYPE_CHOICES, default=OrderType.MARKET
     )
     entry_time_in_force = models.CharField(
         max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY
@@ -102,7 +102,7 @@ class Subscription(OrgOwnedModel):
     stop_loss_kind = models.CharField(max_length=8, choices=ExitKind.choices, default=ExitKind.NONE)
     stop_loss_value = models.DecimalField(**MONEY, null=True, blank=True)
     stop_loss_type = models.CharField(
-        max_length=14, choices=StopType.choices, default=StopType.STOP
+        max_length=14, choices=STOP_LOSS_TYPE_CHOICES, default=OrderType.STOP
     )
     # Largest absolute position this subscription may hold in one symbol (None = no limit).
     max_position_size = models.DecimalField(**MONEY, null=True, blank=True)
