@@ -20,13 +20,15 @@ Rules a reader may look for:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import inspect
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -328,6 +330,29 @@ def order_update(order: dict, *, client_order_id: str = "", symbol: str = "") ->
     )
 
 
+def _keeps_decimal_context(function):
+    """ccxt's rounding (decimal_to_precision, behind amount_to_precision and inside its
+    create_order) sets the calling thread's decimal context to round half up with
+    underflow trapped, and never restores it. The thread then goes on to other work, other
+    tenants' paper bookings included, whose money must round as before: every entry point
+    runs in a copy of the context, discarded on return."""
+
+    @functools.wraps(function)
+    def kept(*args, **kwargs):
+        with localcontext():
+            return function(*args, **kwargs)
+
+    return kept
+
+
+def _entry_points_keep_decimal_context(cls):
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(cls, name, _keeps_decimal_context(value))
+    return cls
+
+
+@_entry_points_keep_decimal_context
 class CcxtAdapter(BrokerAdapter):
     """Spot trading on one ccxt exchange (the subclass names it)."""
 
@@ -641,6 +666,7 @@ def _quote(symbol: str, ticker: dict) -> Quote | None:
     return Quote(symbol=symbol, bid=bid, ask=ask, last=last)
 
 
+@_keeps_decimal_context
 def public_quote(exchange_id: str, symbol: str) -> Quote | None:
     """The exchange's public ticker for ``symbol`` (no keys): a paper account's market
     data. None when the exchange lists no such market."""

@@ -2,13 +2,14 @@
 stand-ins (tests/standins): placing and finding orders by client id, rounding to the lot
 and tick sizes, minimums, the look-up-before-retry rule, errors, partial fills."""
 
+import decimal
 from decimal import Decimal as D
 
 import pytest
 
 from brokers.adapters import get_adapter
 from brokers.adapters.base import OrderRejected, OrderRequest, TransientBrokerError
-from brokers.adapters.ccxt import _kraken_client_id, our_client_order_id
+from brokers.adapters.ccxt import _kraken_client_id, our_client_order_id, public_quote
 from brokers.models import BrokerAccount, Order
 from brokers.services import broker_account_create
 from config.rules import RuleViolation
@@ -315,3 +316,22 @@ def test_an_unreachable_exchange_is_transient(org, binance, settings):
     binance.stop()
     with pytest.raises(TransientBrokerError, match="Binance"):
         get_adapter(account).get_quote("BTCUSDT")
+
+
+def test_ccxt_leaves_the_threads_decimal_context_as_it_found_it(org, exchange, settings):
+    """ccxt's rounding sets the calling thread's decimal context (half up, underflow
+    trapped) and never restores it; a worker thread then goes on to another tenant's
+    paper booking, whose money must still round half-even."""
+    exchange_id, stand = exchange
+    adapter = get_adapter(_account(org, exchange_id, stand))
+    before = decimal.getcontext().copy()
+    adapter.submit_order(_request(exchange_id, quantity=D("0.0123456789"), order_type="limit",
+                                  limit_price=D("50000.1299")))  # fmt: skip
+    adapter.get_quote(SYMBOL[exchange_id])
+    if exchange_id == "binance":  # its public ticker is on the live URL
+        settings.CCXT_URLS = {**settings.CCXT_URLS, "binance": stand.url + "/testnet"}
+    assert public_quote(exchange_id, SYMBOL[exchange_id]).last
+    after = decimal.getcontext()
+    assert (after.rounding, after.prec) == (before.rounding, before.prec)
+    assert after.traps == before.traps
+    assert D("2.5").quantize(D("1")) == D("2")
