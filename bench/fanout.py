@@ -21,7 +21,11 @@ signal. It reports:
     with no order at the stand-in, orders per (account, leg) in our database;
   * the most in-flight order POSTs the stand-in saw at once;
   * peak PostgreSQL connections to the bench database (pg_stat_activity sampled every
-    20 ms) against the server's max_connections.
+    20 ms) against the server's max_connections;
+  * then two reconciliation passes over all the accounts (manage.py reconcile, as the
+    periodic task runs it; the first also writes each account's Position row from the
+    broker's, the second finds nothing to change): seconds (the command's start
+    included) and the report, which must find no drift and no error.
 Bounded: two signals, each wait capped at 120 s.
 """
 
@@ -250,6 +254,8 @@ def bench(args) -> dict:
         facts = _wait_done(dsn, signal_id, args.accounts)
         sampler.running.clear()
         sampler.join(5)
+        standin.order_latency = 0.0
+        reconciled = [_reconcile(env), _reconcile(env)]
     finally:
         for proc in procs:
             stop(proc)
@@ -284,7 +290,20 @@ def bench(args) -> dict:
         "peak_pg_connections": sampler.peak,
         "peak_pg_connections_not_idle": sampler.peak_active,
         "pg_max_connections": sampler.max_connections,
+        "reconcile_passes": reconciled,
     }
+
+
+def _reconcile(env: dict) -> dict:
+    """One reconciliation pass over every account, as the periodic task runs it (here by
+    its command): each account's positions asked of the stand-in and compared with ours."""
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "manage.py", "reconcile"], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    report = json.loads(done.stdout)
+    return {"seconds": round(time.time() - started, 2), **report}
 
 
 def _since(at, start):

@@ -277,6 +277,9 @@ CELERY_BEAT_SCHEDULE: dict = {
 # connection). The paper broker is in our database and runs on the task's thread.
 # A broker kind not named here gets execution.brokers.DEFAULT_CONCURRENCY.
 BROKER_CONCURRENCY = {"alpaca": env.int("BROKER_CONCURRENCY_ALPACA", default=64)}
+# The periodic reconciliation runs one pass at a time; a worker killed mid-pass leaves its
+# lock for at most this long.
+RECONCILE_LOCK_SECONDS = env.int("RECONCILE_LOCK_SECONDS", default=600)
 # A SUBMITTING order older than this, of a signal no longer being processed, is settled by
 # reconciliation: adopted when its broker has it, failed when it does not.
 RECONCILE_SUBMITTING_GRACE_SECONDS = env.int("RECONCILE_SUBMITTING_GRACE_SECONDS", default=120)

@@ -10,7 +10,7 @@ synchronous), in the order the events came.
 Positions of Alpaca accounts are the broker's: the pipeline plans against
 adapter.get_position, and our Position row of an Alpaca account (what the API and the
 dashboard show) is rewritten from Alpaca's own position after every fill the stream or
-the poller sees, never computed from our fills.
+the poller sees (execution.positions), never computed from our fills.
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from django.utils import timezone
 
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
-from brokers.models import BrokerAccount, Order, Position
+from brokers.models import BrokerAccount, Order
+from execution.positions import position_sync
 from execution.records import OPEN_AT_BROKER, order_apply_update
 
 logger = logging.getLogger(__name__)
@@ -43,24 +42,6 @@ def broker_update_apply(*, update: OrderUpdate, account: BrokerAccount) -> Order
     """Apply a broker's report of one order through the one service that does it (the
     submission path uses the same), so the stream and polling can never disagree with it."""
     return order_apply_update(update=update, account=account)
-
-
-def position_sync(*, account: BrokerAccount, symbol: str) -> Position:
-    """Our Position row of ``account`` in ``symbol`` set to what the broker holds."""
-    held = get_adapter(account).get_position(symbol)
-    quantity = held.quantity if held else Decimal("0")
-    average = held.average_price if held else Decimal("0")
-    position, _ = Position.objects.update_or_create(
-        account=account,
-        symbol=symbol,
-        defaults={
-            "organization_id": account.organization_id,
-            "quantity": quantity,
-            "average_price": average,
-            "updated_at": timezone.now(),
-        },
-    )
-    return position
 
 
 def _fingerprint(credentials: dict) -> str:

@@ -12,7 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from brokers.models import Order, PositionDrift
+from brokers.models import BrokerAccount, Order, Position, PositionDrift
+from brokers.services import broker_account_create
 from execution.brokers import adapter_for
 from execution.reconcile import NEVER_ARRIVED, reconcile
 from execution.records import order_apply_update, order_request
@@ -147,3 +148,78 @@ def test_a_position_changed_at_alpaca_is_drift_shown_by_the_api(priced, alpaca_a
 
 async def _drop_position(account, symbol):
     account.positions.pop(symbol, None)
+
+
+def test_our_position_rows_follow_alpacas_even_when_the_stream_missed_the_fill(
+    priced, alpaca_account
+):
+    # The stream was down: our row still says 2 AAPL and 4 MSFT; Alpaca holds 7 AAPL and no
+    # MSFT (a fill and a close we never heard of).
+    Position.objects.create(
+        organization=alpaca_account.organization,
+        account=alpaca_account,
+        symbol="AAPL",
+        quantity=2,
+        average_price=100,
+        realized_pnl=12,
+    )
+    Position.objects.create(organization=alpaca_account.organization, account=alpaca_account,
+                            symbol="MSFT", quantity=4, average_price=300)  # fmt: skip
+    priced.set_position(_key(alpaca_account), "AAPL", 7, "150")
+
+    reconcile(accounts=[alpaca_account])
+
+    rows = {p.symbol: p for p in Position.objects.filter(account=alpaca_account)}
+    assert (rows["AAPL"].quantity, rows["AAPL"].average_price) == (D("7"), D("150"))
+    assert rows["AAPL"].realized_pnl == D("12")  # the row is kept, not recreated
+    assert rows["MSFT"].quantity == 0
+    assert priced.order_posts == 0  # nothing traded
+
+
+def test_many_accounts_positions_are_read_concurrently_within_the_bound(
+    priced, alpaca_account, org, settings
+):
+    settings.BROKER_CONCURRENCY = {"alpaca": 4}
+    accounts = [alpaca_account]
+    for i in range(11):
+        key_id, secret = f"PKRECON{i:05d}", f"secret-recon-{i:04d}"
+        priced.add_account(key_id, secret)
+        accounts.append(
+            broker_account_create(
+                organization=org, name=f"Alpaca {i}", broker=BrokerAccount.Broker.ALPACA,
+                mode=BrokerAccount.Mode.PAPER,
+                credentials={"api_key": key_id, "secret_key": secret if i != 3 else "wrong"},
+            )
+        )  # fmt: skip
+        if i % 2 == 0:
+            priced.set_position(key_id, "AAPL", i + 1, "150")  # none of ours: drift
+    priced.latency = 0.05
+    priced.requests_max_in_flight = 0
+
+    report = reconcile(accounts=accounts)
+
+    assert 1 < priced.requests_max_in_flight <= 4
+    assert report.accounts == 12
+    # The account with a wrong key fails alone; every other is compared.
+    [error] = report.errors
+    assert error.startswith(f"{accounts[4].pk}: positions not compared") and "API key" in error
+    drifted = {d.account_id: d.brokers for d in PositionDrift.objects.all()}
+    assert drifted == {accounts[i + 1].pk: D(i + 1) for i in range(0, 11, 2)}
+
+
+def test_the_periodic_task_runs_one_pass_at_a_time(priced, alpaca_account):
+    from django.core.cache import cache
+
+    from execution.tasks import LOCK, reconcile_task
+
+    priced.set_position(_key(alpaca_account), "AAPL", 5, "150")
+    cache.add(LOCK, 1, 60)  # another pass is running
+    try:
+        assert reconcile_task.apply().get() is None
+        assert (
+            not PositionDrift.objects.exists() and ("GET", "/v2/positions") not in priced.requests
+        )
+    finally:
+        cache.delete(LOCK)
+    assert reconcile_task.apply().get()["drifts_open"] == 1
+    assert cache.get(LOCK) is None  # released

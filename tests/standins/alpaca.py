@@ -174,6 +174,8 @@ class AlpacaStandin:
         self.orders_in_flight = 0  # POST /v2/orders requests being answered now
         self.orders_max_in_flight = 0  # the most of them at once
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self.requests_in_flight = 0  # HTTP requests of any kind being answered now
+        self.requests_max_in_flight = 0  # the most of them at once
         self.client_ports: set[int] = set()  # one per TCP connection a client opened
         self.cookies_received: list[str] = []  # the Cookie header of every request, if any
         # --- state ---------------------------------------------------------------------
@@ -323,7 +325,12 @@ class AlpacaStandin:
             self.cookies_received.append(request.headers["Cookie"])
         if request.path == "/stream":
             return await handler(request)
-        response = await self._answer(request, handler)
+        self.requests_in_flight += 1
+        self.requests_max_in_flight = max(self.requests_max_in_flight, self.requests_in_flight)
+        try:
+            response = await self._answer(request, handler)
+        finally:
+            self.requests_in_flight -= 1
         if self.set_cookie:
             response.headers["Set-Cookie"] = self.set_cookie
         return response
