@@ -34,6 +34,13 @@ def in_database(account: BrokerAccount) -> bool:
     return adapter_class is None or issubclass(adapter_class, PaperAdapter)
 
 
+def network_brokers() -> list[str]:
+    """The broker kinds we have an adapter for that are not our own database."""
+    return sorted(
+        kind for kind, path in ADAPTERS.items() if not issubclass(import_string(path), PaperAdapter)
+    )
+
+
 def broker_concurrency(broker: str) -> int:
     """How many calls to ``broker`` one process keeps in flight (BROKER_CONCURRENCY)."""
     configured = getattr(settings, "BROKER_CONCURRENCY", {})

@@ -1,6 +1,8 @@
-"""Fills flowing back from Alpaca: its trade-update stream (alpaca-py's TradingStream, one
-websocket per distinct API key of the active Alpaca accounts), with polling of our open
-orders as the fallback, in one long-running process (``python manage.py trade_stream``).
+"""Fills flowing back from the network brokers, in one long-running process (``python
+manage.py trade_stream``): Alpaca's trade-update stream (alpaca-py's TradingStream, one
+websocket per distinct API key of the active Alpaca accounts), and polling of our open
+orders, Alpaca's as the stream's fallback and the crypto exchanges' (no stream of theirs
+here) always.
 
 Each stream runs its own event loop in its own thread (TradingStream.run); its handler
 only puts the event on a queue. The process's main thread applies them, so every
@@ -29,6 +31,7 @@ from django.db import close_old_connections, connections
 from brokers.adapters import get_adapter
 from brokers.adapters.base import BrokerError, OrderUpdate
 from brokers.models import BrokerAccount, Order
+from execution.brokers import network_brokers
 from execution.positions import position_sync
 from execution.records import OPEN_AT_BROKER, order_apply_update
 
@@ -191,11 +194,14 @@ class TradeStreamRunner:
     # -- the fallback: polling -------------------------------------------------------------
 
     def _poll(self) -> bool:
-        """Ask Alpaca for each of our orders it has not finished; True if any moved."""
+        """Ask the broker for each of our orders it has not finished, at every network
+        broker: Alpaca's fallback when its stream is down or missed an event, and the only
+        way back for the ccxt exchanges' fills (no stream of theirs here). True if any
+        order moved."""
         close_old_connections()
         changed = False
         orders = Order.objects.filter(
-            account__broker=BrokerAccount.Broker.ALPACA,
+            account__broker__in=network_brokers(),
             account__status=BrokerAccount.Status.ACTIVE,
             status__in=OPEN_AT_BROKER,
         ).select_related("account")

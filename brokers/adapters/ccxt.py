@@ -14,7 +14,8 @@ Rules a reader may look for:
   is *open*; a filled market order's id is accepted again and would make a second order.
   So every submission first asks for the order by client id, and after a timeout, a 5xx
   or a duplicate-id refusal asks again and carries on with what it finds.
-- ccxt has no fill stream here: fills come back by polling (order_sync_open).
+- ccxt has no fill stream here: fills come back by polling (the trade_stream process's
+  poller, execution.streaming; order_sync_open for one account).
 """
 
 from __future__ import annotations

@@ -116,3 +116,38 @@ def test_polling_is_the_fallback_when_the_stream_is_down(alpaca_account, alpaca_
     wait_for(lambda: _row(order) == ("filled", 10))
     wait_for(lambda: _position(alpaca_account) == D("10"))
     assert alpaca_standin.listeners(key) == 0
+
+
+def test_a_crypto_exchanges_fills_come_back_by_polling(org, settings, runner):
+    """ccxt has no fill stream here: the same process polls the exchange's open orders,
+    and the order and the position follow as the pieces fill."""
+    from tests.factories import BrokerAccountFactory
+    from tests.standins.binance import BinanceStandIn
+
+    stand = BinanceStandIn().start()
+    try:
+        settings.CCXT_URLS = {**settings.CCXT_URLS, "binance:sandbox": stand.url + "/testnet"}
+        account = BrokerAccountFactory(
+            organization=org, broker="binance", mode="paper",
+            credentials={"apiKey": stand.api_key, "secret": stand.secret},
+        )  # fmt: skip
+        stand.partial_fill_ratio = D("0.25")
+        request = order_request(
+            symbol="BTCUSDT", quantity="0.02", order_type="limit", limit_price=D("61000")
+        )
+        order = OrderFactory(
+            account=account, client_order_id=request.client_order_id, symbol="BTCUSDT",
+            quantity=D("0.02"), order_type="limit", limit_price=D("61000"),
+        )  # fmt: skip
+        order_apply_submission(order=order, update=get_adapter(account).submit_order(request))
+        assert _row(order) == ("partially_filled", D("0.005"))
+
+        held = lambda: Position.objects.filter(account=account, symbol="BTCUSDT").first()  # noqa: E731
+        stand.fill(stand.created()[0], D("0.005"), D("60000"))
+        wait_for(lambda: _row(order) == ("partially_filled", D("0.01")))
+        wait_for(lambda: held() is not None and held().quantity == D("0.01"))
+        stand.fill(stand.created()[0], price=D("60000"))
+        wait_for(lambda: _row(order) == ("filled", D("0.02")))
+        wait_for(lambda: held().quantity == D("0.02"))
+    finally:
+        stand.stop()
