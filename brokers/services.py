@@ -7,7 +7,7 @@ from accounts.models import Organization
 from brokers.adapters import adapter_class_for
 from brokers.adapters.base import BrokerError
 from brokers.adapters.ccxt import mode_errors
-from brokers.adapters.market_data import market_data_sources
+from brokers.adapters.market_data import ALPACA, has_alpaca_data_key, market_data_sources
 from brokers.models import BrokerAccount
 from config.rules import Range, assign, range_errors, refuse
 
@@ -21,13 +21,14 @@ def broker_account_validate(*, account: BrokerAccount, credentials: dict | None 
     """``credentials``: the new ones about to be stored (encrypted), if any."""
     errors = range_errors(account, ACCOUNT_RANGES)
     errors |= mode_errors(broker=account.broker, mode=account.mode)
-    errors |= _market_data_source_errors(account)
+    stored = account.credentials if account.credentials_encrypted else {}
+    errors |= _market_data_source_errors(account, stored if credentials is None else credentials)
     if credentials is not None:
         errors |= _credentials_errors(credentials)
     refuse(errors)
 
 
-def _market_data_source_errors(account: BrokerAccount) -> dict[str, str]:
+def _market_data_source_errors(account: BrokerAccount, credentials: dict) -> dict[str, str]:
     source = account.market_data_source
     if not source:
         return {}
@@ -36,6 +37,12 @@ def _market_data_source_errors(account: BrokerAccount) -> dict[str, str]:
         return {"market_data_source": f"Unknown market data source {source!r}; one of {known}."}
     if account.broker != BrokerAccount.Broker.PAPER:
         return {"market_data_source": "Only paper accounts take a market data source."}
+    if source == ALPACA and not has_alpaca_data_key(credentials):
+        # Alpaca's data API answers nothing without a key: the source would never quote.
+        return {
+            "market_data_source": "Alpaca market data needs the account's Alpaca data API "
+            "key ID and secret key (credentials apiKey and secretKey)."
+        }
     return {}
 
 

@@ -10,7 +10,12 @@ from django.core.exceptions import ValidationError
 from accounts.models import ApiKey, Role
 from brokers.adapters import ADAPTERS, adapter_class_for
 from brokers.adapters.ccxt import mode_errors
-from brokers.adapters.market_data import ALPACA, market_data_sources
+from brokers.adapters.market_data import (
+    ALPACA,
+    ALPACA_DATA_KEY_FIELDS,
+    has_alpaca_data_key,
+    market_data_sources,
+)
 from brokers.models import BrokerAccount, Order
 from signals.models import Signal
 from strategies.models import Strategy, Subscription
@@ -186,16 +191,18 @@ def broker_kinds() -> list[tuple[str, str]]:
     return [(value, label) for value, label in BrokerAccount.Broker.choices if value in ADAPTERS]
 
 
-def market_data_choices(account: BrokerAccount | None = None) -> list[tuple[str, str]]:
+def market_data_choices(
+    account: BrokerAccount | None = None, *, key_on_form: bool = False
+) -> list[tuple[str, str]]:
     """The sources a paper account can use from here. Alpaca's data API answers only with
-    a key, which a paper account carries only when set through the API (credentials
-    apiKey / secretKey): without one it is not offered, as it would never quote."""
-    has_key = account is not None and bool(account.credentials.get("apiKey"))
+    a key: it is offered to an account that holds one, or on a form where one can be typed
+    (the service refuses the choice without a key), as otherwise it would never quote."""
+    has_key = account is not None and has_alpaca_data_key(account.credentials)
     keep_current = account is not None and account.market_data_source == ALPACA
     return [
         (value, label)
         for value, label in market_data_sources()
-        if value != ALPACA or has_key or keep_current
+        if value != ALPACA or has_key or keep_current or key_on_form
     ]
 
 
@@ -240,7 +247,9 @@ class BrokerAccountForm(forms.Form):
             self.initial.setdefault("mode", account.mode)
             self.initial.setdefault("market_data_source", account.market_data_source)
         if "market_data_source" in self.fields:
-            self.fields["market_data_source"].choices = market_data_choices(account)
+            self.fields["market_data_source"].choices = market_data_choices(
+                account, key_on_form=True
+            )
         if "mode" in self.fields:
             sandbox = mode_errors(broker=broker, mode=BrokerAccount.Mode.PAPER)
             if sandbox:
@@ -255,29 +264,36 @@ class BrokerAccountForm(forms.Form):
             account.credentials if account is not None and account.credentials_encrypted else {}
         )
         for name, label, secret in adapter_class_for(broker).credential_fields():
-            key = CREDENTIAL_PREFIX + name
-            self.credential_names.append(name)
-            if secret:
-                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
-            else:
-                widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
-            help_text = "Stored encrypted; never shown again." if secret else ""
-            if account is not None:
-                help_text = (
-                    "Leave blank to keep the stored one."
-                    if stored.get(name)
-                    else "None stored yet: the account cannot trade without it."
-                )
-                if not secret:
-                    self.initial.setdefault(key, stored.get(name, ""))
-            self.fields[key] = forms.CharField(
-                label=label,
-                max_length=4096,
-                required=account is None,
-                strip=True,
-                widget=widget,
-                help_text=help_text,
-            )
+            missing = "None stored yet: the account cannot trade without it."
+            self._credential_field(name, label, secret, stored, required=True, missing=missing)
+        if broker == BrokerAccount.Broker.PAPER:
+            # Optional: only the Alpaca market data source uses them.
+            for name, label, secret in ALPACA_DATA_KEY_FIELDS:
+                missing = "Only for the Alpaca market data source."
+                self._credential_field(name, label, secret, stored, required=False, missing=missing)
+
+    def _credential_field(self, name, label, secret, stored, *, required, missing) -> None:
+        key = CREDENTIAL_PREFIX + name
+        self.credential_names.append(name)
+        if secret:
+            widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"})
+        else:
+            widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+        help_text = "Stored encrypted; never shown again." if secret else ""
+        if not required:
+            help_text = f"{missing} {help_text}".strip()
+        if self.account is not None:
+            help_text = "Leave blank to keep the stored one." if stored.get(name) else missing
+            if not secret:
+                self.initial.setdefault(key, stored.get(name, ""))
+        self.fields[key] = forms.CharField(
+            label=label,
+            max_length=4096,
+            required=required and self.account is None,
+            strip=True,
+            widget=widget,
+            help_text=help_text,
+        )
 
     def credentials(self) -> dict | None:
         """The credentials to store: the typed ones over the stored ones; None when

@@ -154,7 +154,8 @@ _clients_cache: OrderedDict = OrderedDict()
 _CLIENTS_KEPT = 4096
 
 
-def _client(kind, key_id: str, secret: str, paper: bool):
+def alpaca_client(kind, key_id: str, secret: str, paper: bool):
+    """A TradingClient or StockHistoricalDataClient for one key, on the shared session."""
     url = settings.ALPACA_TRADING_URL if kind is TradingClient else settings.ALPACA_DATA_URL
     retry = (settings.ALPACA_RETRY_ATTEMPTS, settings.ALPACA_RETRY_WAIT_SECONDS)
     fingerprint = hashlib.sha256(f"{key_id}\0{secret}".encode()).hexdigest()
@@ -217,7 +218,7 @@ class AlpacaAdapter(BrokerAdapter):
                 f"Account {self.account.name!r} has no Alpaca API key: "
                 "set its API key ID and secret key."
             )
-        return _client(kind, key_id, secret, self.paper)
+        return alpaca_client(kind, key_id, secret, self.paper)
 
     @property
     def _trading(self) -> TradingClient:

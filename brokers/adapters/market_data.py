@@ -20,6 +20,15 @@ logger = logging.getLogger(__name__)
 
 ALPACA = "alpaca"
 CCXT_PREFIX = "ccxt:"
+# The credentials a paper account carries for the Alpaca source: (name, label, secret).
+ALPACA_DATA_KEY_FIELDS = [
+    ("apiKey", "Alpaca data API key ID", False),
+    ("secretKey", "Alpaca data secret key", True),
+]
+
+
+def has_alpaca_data_key(credentials: dict) -> bool:
+    return all(credentials.get(name) for name, _, _ in ALPACA_DATA_KEY_FIELDS)
 
 
 def market_data_sources() -> list[tuple[str, str]]:
@@ -63,17 +72,26 @@ def _fetch(source: str, symbol: str, credentials: dict) -> Quote | None:
 
 def _alpaca_quote(symbol: str, credentials: dict) -> Quote | None:
     from alpaca.common.exceptions import APIError
+    from alpaca.data.enums import DataFeed
     from alpaca.data.historical import StockHistoricalDataClient
     from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
 
-    client = StockHistoricalDataClient(
-        api_key=credentials.get("apiKey") or None,
-        secret_key=credentials.get("secretKey") or credentials.get("secret") or None,
-        url_override=settings.ALPACA_DATA_URL or None,
-    )
+    from brokers.adapters.alpaca import alpaca_client
+
+    key_id = credentials.get("apiKey") or ""
+    secret = credentials.get("secretKey") or credentials.get("secret") or ""
+    if not key_id or not secret:
+        raise BrokerError("Alpaca market data needs an API key ID and secret key.")
+    # The adapter's client: the process's shared session, with its timeout and retries.
+    client = alpaca_client(StockHistoricalDataClient, key_id, secret, paper=False)
+    feed = DataFeed(settings.ALPACA_DATA_FEED)
     try:
-        quote = client.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols=symbol))
-        trade = client.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=symbol))
+        quote = client.get_stock_latest_quote(
+            StockLatestQuoteRequest(symbol_or_symbols=symbol, feed=feed)
+        )
+        trade = client.get_stock_latest_trade(
+            StockLatestTradeRequest(symbol_or_symbols=symbol, feed=feed)
+        )
     except APIError as exc:
         raise BrokerError(f"Alpaca market data refused: {exc.status_code}") from exc
     except Exception as exc:  # requests' connection errors and timeouts

@@ -7,6 +7,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from brokers.adapters.base import BrokerError
+from brokers.adapters.market_data import has_alpaca_data_key
+from brokers.models import BrokerAccount
 from brokers.selectors import (
     broker_account_get,
     broker_account_list,
@@ -171,6 +173,8 @@ def broker_account_detail(request, account_id):
         "fills": fill_list_recent(organization=organization, account=account),
         "subscriptions": subscription_list(organization=organization, account=account),
         "open_drifts": position_drift_open_count(organization=organization, account=account),
+        "has_data_key": account.broker == BrokerAccount.Broker.PAPER
+        and has_alpaca_data_key(account.credentials),
         "market_data_form": MarketDataSourceForm(
             initial={"market_data_source": account.market_data_source}, account=account
         ),

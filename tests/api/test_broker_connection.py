@@ -88,3 +88,24 @@ def test_an_api_key_needs_signals_write(alpaca_account, key_client):
     assert key_client(scopes=[ApiKey.Scope.READ]).post(_url(alpaca_account)).status_code == 403
     answer = key_client(scopes=[ApiKey.Scope.SIGNALS_WRITE]).post(_url(alpaca_account))
     assert answer.status_code == 200 and answer.json()["ok"] is True
+
+
+def test_alpaca_market_data_needs_a_data_key(owner, paper_account, session_client):
+    """A source that would never quote is not a choice: refused until the key comes."""
+    client, url = session_client(owner), f"/api/v1/accounts/{paper_account.pk}/"
+    secret = "data-secret-" + "x" * 20
+    response = client.patch(url, {"marketDataSource": "alpaca"}, format="json")
+    assert response.status_code == 400
+    assert "Alpaca data API key ID and secret key" in response.content.decode()
+    paper_account.refresh_from_db()
+    assert paper_account.market_data_source == ""
+    response = client.patch(
+        url,
+        {"marketDataSource": "alpaca", "credentials": {"apiKey": "PK1", "secretKey": secret}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert secret not in response.content.decode()
+    paper_account.refresh_from_db()
+    assert paper_account.market_data_source == "alpaca"
+    assert paper_account.status == "active"

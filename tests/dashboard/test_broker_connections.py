@@ -347,3 +347,45 @@ def test_alpaca_market_data_is_offered_only_to_a_paper_account_with_a_data_key(c
     paper.credentials = {"apiKey": "PKDATA", "secretKey": "data-secret"}
     paper.save(update_fields=["credentials_encrypted"])
     assert 'value="alpaca"' in client.get(f"/broker-accounts/{paper.id}/").content.decode()
+
+
+def test_a_paper_accounts_alpaca_data_key_is_set_on_its_edit_page(client_as, paper):
+    client = client_as(Role.TRADER)
+    page = client.get(f"/broker-accounts/{paper.id}/").content.decode()
+    assert "needs an Alpaca data key" in page
+    edit = client.get(f"/broker-accounts/{paper.id}/edit/").content.decode()
+    assert 'value="alpaca"' in edit and "Alpaca data API key ID" in edit
+
+    # Alpaca chosen without a key: refused with the reason, nothing saved.
+    response = client.post(
+        f"/broker-accounts/{paper.id}/edit/", {"name": "Paper one", "market_data_source": "alpaca"}
+    )
+    assert response.status_code == 200
+    assert "needs the account&#x27;s Alpaca data API key ID and secret key" in (
+        response.content.decode()
+    )
+    paper.refresh_from_db()
+    assert (paper.market_data_source, paper.credentials_encrypted) == ("", "")
+
+    response = client.post(
+        f"/broker-accounts/{paper.id}/edit/",
+        {"name": "Paper one", "market_data_source": "alpaca",
+         "credential_apiKey": "PKDATA42", "credential_secretKey": SECRET},
+    )  # fmt: skip
+    assert response.status_code == 302
+    paper.refresh_from_db()
+    assert paper.market_data_source == "alpaca"
+    assert paper.credentials == {"apiKey": "PKDATA42", "secretKey": SECRET}
+    assert SECRET not in paper.credentials_encrypted  # encrypted at rest
+    assert paper.status == BrokerAccount.Status.ACTIVE  # the keys are optional for paper
+    page = client.get(f"/broker-accounts/{paper.id}/").content.decode()
+    assert "needs an Alpaca data key" not in page and SECRET not in page
+    edit = client.get(f"/broker-accounts/{paper.id}/edit/").content.decode()
+    assert SECRET not in edit and "Leave blank to keep the stored one." in edit
+
+    # A blank secret keeps the stored key; removing the source keeps the key too.
+    client.post(f"/broker-accounts/{paper.id}/edit/",
+                {"name": "Paper two", "market_data_source": "", "credential_apiKey": "PKDATA42"})  # fmt: skip
+    paper.refresh_from_db()
+    assert (paper.name, paper.market_data_source) == ("Paper two", "")
+    assert paper.credentials == {"apiKey": "PKDATA42", "secretKey": SECRET}
