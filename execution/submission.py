@@ -8,9 +8,12 @@ reconciliation settles the ones no rerun will pick up (execution.reconcile).
 
 Fan-out: the paper broker lives in our database, so its calls run on the caller's thread
 in batches of SUBMIT_BATCH accounts (a big fan-out's batches shared with the worker's other
-processes by signals.fanout). A network broker's calls run on a thread pool of
-BROKER_CONCURRENCY[broker] threads that only talk to the broker; every database read and
-write stays on the caller's thread and connection, batched."""
+processes by signals.fanout), and a batch's bookings commit together with our record of
+their answers: one transaction and one commit per batch, with nothing but our own
+database inside it (a booking and its record can then never part). A network broker's
+calls run on a thread pool of BROKER_CONCURRENCY[broker] threads that only talk to the
+broker, with no transaction open around them; every database read and write stays on the
+caller's thread and connection, batched."""
 
 from __future__ import annotations
 
@@ -96,20 +99,26 @@ def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
 
 
 def submit_batch(run, batch: list) -> None:
-    """A batch of (account id, orders) of an in-database broker, on this thread."""
+    """A batch of (account id, orders) of an in-database broker, on this thread: "about to
+    submit" committed first, then the bookings and their record in one transaction (the
+    broker is our database: no network call is inside it). A fault inside rolls back the
+    batch's bookings with their record; the orders stay SUBMITTING and the signal's retry
+    books them again under the same client order ids."""
     _mark_submitting([o for _, orders in batch for o in orders])
     open_ids = _open_ids([o for _, orders in batch for o in orders])
-    sent = []
-    for account_id, orders in batch:
-        result = run.results.get(account_id)
-        plan = result.plan if result else {}
-        try:
-            adapter = adapter_for(orders[0].account)
-        except BrokerError as exc:
-            sent.append(Sent(account_id, [(orders[0], exc)] + [(o, None) for o in orders[1:]]))
-            continue
-        sent.append(broker_send(adapter, orders, plan, open_ids))
-    _record_run(run, sent)
+    with transaction.atomic():
+        sent = []
+        for account_id, orders in batch:
+            result = run.results.get(account_id)
+            plan = result.plan if result else {}
+            try:
+                adapter = adapter_for(orders[0].account)
+            except BrokerError as exc:
+                failed = [(orders[0], exc)] + [(o, None) for o in orders[1:]]
+                sent.append(Sent(account_id, failed))
+                continue
+            sent.append(broker_send(adapter, orders, plan, open_ids))
+        _record_run(run, sent)
 
 
 # -- the broker calls (no database) ----------------------------------------------------------
@@ -215,13 +224,13 @@ def _record(sent: Sent) -> tuple[list[Order], TransientBrokerError | None]:
 
 
 def _record_run(run, sent: list[Sent]) -> None:
-    # The transaction batches the commits of many answers; one answer is one conditional
-    # UPDATE, atomic by itself, so it needs no BEGIN and COMMIT around it (a signal to one
-    # account, the common case, saves two round trips).
+    # The transaction batches the commits of many answers (no savepoint inside a batch's
+    # own: a failure there rolls the whole batch back anyway). One answer outside any
+    # transaction is one conditional UPDATE, atomic by itself: no BEGIN and COMMIT.
     one = len(sent) == 1 and not sent[0].synced and len(sent[0].answers) == 1
     if one and isinstance(answer := sent[0].answers[0][1], OrderUpdate) and answer.legs:
         one = False
-    with transaction.atomic() if not one else contextlib.nullcontext():
+    with contextlib.nullcontext() if one else transaction.atomic(savepoint=False):
         for one in sent:
             fresh, transient = _record(one)
             if transient is not None:

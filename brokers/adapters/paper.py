@@ -107,12 +107,14 @@ class PaperAdapter(BrokerAdapter):
         if request.reference_price is not None and request.reference_price > 0:
             _price_set(organization_id, request.symbol, request.reference_price)
         last = _market_last(self.account, request)
-        # One short transaction of its own (the lifecycle never holds one across a broker
-        # call); no savepoint when a caller has one open, as nothing in here raises after a
-        # write (the price check is done above; the account lock makes the client id lookup
-        # and the insert one step).
+        # Inside the caller's transaction when it has one (the pipeline's batch, which
+        # records the answers in the same commit), else a short one of its own; no
+        # savepoint, as nothing in here raises after a write (the price check is done
+        # above; the account lock makes the client id lookup and the insert one step).
+        alone = not connection.in_atomic_block
         with transaction.atomic(savepoint=False):
-            paper_commit_relaxed()
+            if alone:
+                paper_commit_relaxed()
             account = _lock_account(self.account.pk)
             existing = _find(account, request.client_order_id)
             if existing is not None:

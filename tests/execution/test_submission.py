@@ -1,10 +1,12 @@
-"""Submission: "about to submit" is committed before the broker is called, no transaction
-is open across the call, and a network broker's orders are in flight together, bounded
-per broker kind."""
+"""Submission: "about to submit" is committed before the broker is called; no transaction
+is open across a network broker's call, while the in-database paper broker books a batch
+inside the transaction that records it; a network broker's orders are in flight together,
+bounded per broker kind."""
 
 import threading
 from decimal import Decimal as D
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -39,6 +41,19 @@ class WatchingPaperAdapter(PaperAdapter):
         return super().submit_order(request)
 
 
+def _seen_from_another_connection() -> int:
+    found = []
+
+    def read():
+        found.append(PaperOrder.objects.count())
+        connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join()
+    return found[0]
+
+
 def _use(monkeypatch, name, adapter_class, accounts):
     monkeypatch.setitem(ADAPTERS, name, f"{adapter_class.__module__}.{adapter_class.__name__}")
     BrokerAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(broker=name)
@@ -53,9 +68,48 @@ def test_the_order_is_committed_as_submitting_before_the_broker_is_called(monkey
 
     process_signal.delay(str(signal.pk))
 
-    assert WatchingPaperAdapter.seen == [(False, Order.Status.SUBMITTING)]
+    # Another connection already sees "submitting"; the paper booking itself runs in the
+    # batch's transaction, which commits it together with our record of its answer.
+    assert WatchingPaperAdapter.seen == [(True, Order.Status.SUBMITTING)]
     order = Order.objects.get(signal=signal)
     assert order.status == Order.Status.FILLED and PaperOrder.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_paper_booking_and_its_record_commit_together_or_not_at_all(monkeypatch, org):
+    """A fault after the batch's bookings (here: recording the answer) rolls back the
+    bookings too: nothing is booked that we did not record, the order stays submitting,
+    and the retry books it once under the same client order id."""
+    from execution import submission
+
+    sub = SubscriptionFactory(strategy__organization=org, sizing_value=D("5"))
+    signal = signal_for(strategy=sub.strategy, action="buy", price=100)
+    real_record, calls, outside = submission._record, [], []
+
+    def record_then_fail(sent):
+        calls.append(sent)
+        recorded = real_record(sent)
+        if len(calls) == 1:
+            outside.append(_seen_from_another_connection())
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return recorded
+
+    monkeypatch.setattr(submission, "_record", record_then_fail)
+
+    process_signal.delay(str(signal.pk))
+
+    signal.refresh_from_db()
+    assert len(calls) == 2  # the first attempt's record failed; the retry's did not
+    # While the first attempt recorded, its booking was not visible outside its transaction.
+    assert outside == [0]
+    assert signal.status == Signal.Status.COMPLETED, signal.error
+    order = Order.objects.get(signal=signal)
+    assert order.status == Order.Status.FILLED
+    assert list(PaperOrder.objects.values_list("client_order_id", flat=True)) == [
+        order.client_order_id
+    ]
+    sub.account.refresh_from_db()
+    assert sub.account.cash == sub.account.initial_cash - 5 * 100  # one fill, not two
 
 
 @pytest.fixture
