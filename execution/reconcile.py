@@ -26,19 +26,17 @@ itself.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Case, DecimalField, F, Sum, When
 from django.utils import timezone
 
 from brokers.adapters.base import BrokerError
 from brokers.models import BrokerAccount, Order, Position, PositionDrift
-from execution.brokers import SUPPORTED, adapter_for, broker_concurrency, in_database
+from execution.brokers import SUPPORTED, adapter_for, concurrently, in_database
 from execution.outcomes import result_refresh
 from execution.positions import positions_mirror
 from execution.records import AT_BROKER, order_apply_update, order_end
@@ -145,11 +143,8 @@ def broker_positions(accounts: list[BrokerAccount]) -> dict:
         else:
             by_broker.setdefault(account.broker, []).append(account)
     for broker, group in sorted(by_broker.items()):
-        workers = min(broker_concurrency(broker), len(group))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            found.update(
-                zip([a.pk for a in group], pool.map(_list_positions_in_thread, group), strict=True)
-            )
+        listed = concurrently(broker, group, _list_positions_caught)
+        found.update(zip([a.pk for a in group], listed, strict=True))
     return found
 
 
@@ -160,14 +155,12 @@ def _list_positions(account: BrokerAccount):
         return exc
 
 
-def _list_positions_in_thread(account: BrokerAccount):
+def _list_positions_caught(account: BrokerAccount):
     try:
         return _list_positions(account)
     except Exception as exc:  # reported on that account alone
         logger.exception("reconcile: listing positions of %s failed", account.pk)
         return BrokerError(f"{exc.__class__.__name__}: {exc}")
-    finally:
-        connection.close()  # an adapter that read the database used this thread's own
 
 
 def reconcile_orders(*, account: BrokerAccount, now, report: ReconcileReport, orders) -> None:

@@ -31,7 +31,7 @@ from brokers.adapters.base import BrokerAdapter, BrokerError, TransientBrokerErr
 from brokers.models import BrokerAccount, Order
 from brokers.vocabulary import order_fields
 from config import compiled
-from execution.brokers import adapter_class_for, adapter_for
+from execution.brokers import adapter_class_for, adapter_for, positions_read
 from execution.orders import account_cancel_open_orders
 from execution.outcomes import result_outcome, result_set
 from execution.reconcile import order_settle
@@ -292,8 +292,9 @@ def _create(model, rows: list) -> None:
 
 
 def _positions(run: Run, targets: list[Target]) -> dict:
-    """Every account's position, read per broker in one call where the broker can: a
-    1,000-account fan-out plans without 1,000 round trips."""
+    """Every account's position, read per broker in one call where the broker can, else
+    concurrently (execution.brokers.positions_read): a 1,000-account fan-out plans without
+    1,000 round trips one after another."""
     by_broker: dict = {}
     for target in targets:
         if target.account.status == BrokerAccount.Status.ACTIVE:
@@ -304,7 +305,7 @@ def _positions(run: Run, targets: list[Target]) -> dict:
         if adapter_class is None:  # each account then fails on its own
             continue
         try:
-            positions.update(adapter_class.get_positions(accounts, run.intent.ticker))
+            positions.update(positions_read(accounts, run.intent.ticker))
         except BrokerError:  # each account then asks on its own, and fails on its own
             continue
     return positions

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from http.cookiejar import DefaultCookiePolicy
 from urllib.request import getproxies
@@ -182,9 +181,6 @@ def alpaca_client(kind, key_id: str, secret: str, paper: bool):
     return client
 
 
-_MISSING = object()
-
-
 def _dec(value) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -331,27 +327,6 @@ class AlpacaAdapter(BrokerAdapter):
             return self._call("reading the position", self._trading.get_open_position, path_symbol)
         found = self._position(position)
         return found if found.quantity else None
-
-    @classmethod
-    def get_positions(cls, accounts: list, symbol: str) -> dict:
-        """Each account's position, read concurrently: every account has its own key, so
-        there is no one call for many, and one after another a 1,000-account fan-out would
-        plan for 1,000 round trips. Alpaca's rate limit is per account, so only our own
-        bound applies (BROKER_CONCURRENCY["alpaca"]). An account whose read fails is left
-        out of the answer: the planner then asks it alone and it fails on its own."""
-        if len(accounts) < 2:
-            return {}
-        limit = int(getattr(settings, "BROKER_CONCURRENCY", {}).get("alpaca", 8))
-
-        def read(account):
-            try:
-                return account.pk, cls(account).get_position(symbol)
-            except BrokerError:
-                return account.pk, _MISSING
-
-        with ThreadPoolExecutor(max_workers=max(1, min(limit, len(accounts)))) as pool:
-            found = dict(pool.map(read, accounts))
-        return {pk: position for pk, position in found.items() if position is not _MISSING}
 
     def list_positions(self) -> list[BrokerPosition]:
         positions = self._call("listing positions", self._trading.get_all_positions)

@@ -195,6 +195,7 @@ def test_an_alpaca_fan_out_reaches_the_broker_once_per_account_with_bounded_conc
         )
         SubscriptionFactory(strategy=strategy, account=account, sizing_value=D("1"))
     alpaca_standin.order_latency = 0.05
+    alpaca_standin.latency = 0.02  # every answer, position reads included
     signal = signal_for(strategy=strategy, action="buy", price=100)
 
     process_signal.delay(str(signal.pk))
@@ -208,3 +209,7 @@ def test_an_alpaca_fan_out_reaches_the_broker_once_per_account_with_bounded_conc
     assert alpaca_standin.order_posts == 30
     assert sorted(body["key_id"] for body in alpaca_standin.orders_received) == sorted(keys)
     assert 1 < alpaca_standin.orders_max_in_flight <= 4
+    # Planning read each account's position once, concurrently, within the same bound.
+    reads = [r for r in alpaca_standin.requests if r == ("GET", "/v2/positions/AAPL")]
+    assert len(reads) == 30
+    assert 1 < alpaca_standin.requests_max_in_flight <= 4
