@@ -32,6 +32,7 @@ from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockLatestQuoteRequest, StockLatestTradeRequest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (
+    AssetClass,
     AssetStatus,
     OrderClass,
     OrderSide,
@@ -559,11 +560,17 @@ class AlpacaAdapter(BrokerAdapter):
     # -- instruments -----------------------------------------------------------------------
 
     def list_instruments(self) -> list[InstrumentInfo]:
-        assets = self._call(
-            "listing assets",
-            self._trading.get_all_assets,
-            GetAssetsRequest(status=AssetStatus.ACTIVE),
-        )
+        # Alpaca lists one asset class per call, us_equity when none is named: the crypto
+        # pairs come only when asked for.
+        assets = [
+            asset
+            for asset_class in (AssetClass.US_EQUITY, AssetClass.CRYPTO)
+            for asset in self._call(
+                "listing assets",
+                self._trading.get_all_assets,
+                GetAssetsRequest(status=AssetStatus.ACTIVE, asset_class=asset_class),
+            )
+        ]
         found = []
         for asset in assets:
             asset_class = ASSET_CLASSES.get(_enum(asset.asset_class))

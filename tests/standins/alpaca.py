@@ -72,6 +72,7 @@ class StandinOrder:
     updated_at: str = field(default_factory=_now)
     filled_at: str | None = None
     canceled_at: str | None = None
+    position_intent: str = ""  # Alpaca's buy_to_open, sell_to_close, ...
     payload: dict = field(default_factory=dict)
 
     @property
@@ -103,7 +104,7 @@ class StandinOrder:
             "order_type": self.type,
             "type": self.type,
             "side": self.side,
-            "position_intent": None,
+            "position_intent": self.position_intent or None,
             "time_in_force": self.time_in_force,
             "limit_price": _s(self.limit_price),
             "stop_price": _s(self.stop_price),
@@ -116,6 +117,13 @@ class StandinOrder:
             "subtag": None,
             "source": None,
         }
+
+
+def _intent(side: str, held) -> str:
+    """Alpaca's position_intent of an order: opening or closing, by the position it meets."""
+    if side == "buy":
+        return "buy_to_close" if held < 0 else "buy_to_open"
+    return "sell_to_close" if held > 0 else "sell_to_open"
 
 
 @dataclass
@@ -373,11 +381,15 @@ class AlpacaStandin:
             "easy_to_borrow": asset_class == "us_equity",
             "fractionable": True,
             "maintenance_margin_requirement": 30 if asset_class == "us_equity" else 100,
-            "min_order_size": "0.000045" if asset_class == "crypto" else None,
-            "min_trade_increment": "0.000000001" if asset_class == "crypto" else None,
-            "price_increment": "1" if asset_class == "crypto" else None,
             "attributes": [],
-        }
+            # Fields of crypto assets only (Alpaca leaves them out of a stock's).
+            **(
+                {"min_order_size": "0.000045", "min_trade_increment": "0.000000001",
+                 "price_increment": "1"}
+                if asset_class == "crypto"
+                else {}
+            ),
+        }  # fmt: skip
 
     def _price(self, symbol: str) -> Decimal:
         return self.prices.get(symbol, D("100"))
@@ -581,6 +593,10 @@ class AlpacaStandin:
             )
         return None
 
+    @staticmethod
+    def _held(account: StandinAccount, symbol: str) -> Decimal:
+        return account.positions.get(symbol, [D("0"), D("0")])[0]
+
     def _order_from(self, account: StandinAccount, body: dict) -> StandinOrder:
         def dec(name, source=body):
             value = source.get(name)
@@ -600,6 +616,7 @@ class AlpacaStandin:
             trail_price=dec("trail_price"),
             trail_percent=dec("trail_percent"),
             extended_hours=bool(body.get("extended_hours")),
+            position_intent=_intent(body["side"], self._held(account, body["symbol"])),
             payload=body,
         )
         if order.order_class == "bracket":
@@ -612,6 +629,7 @@ class AlpacaStandin:
                     type="limit", time_in_force=order.time_in_force,
                     client_order_id=str(uuid.uuid4()), order_class="bracket",
                     limit_price=dec("limit_price", take_profit), status="held", parent=order,
+                    position_intent=_intent(exit_side, -1 if order.side == "sell" else 1),
                 ),
                 StandinOrder(
                     key_id=account.key_id, symbol=order.symbol, side=exit_side, qty=order.qty,
@@ -619,6 +637,7 @@ class AlpacaStandin:
                     time_in_force=order.time_in_force, client_order_id=str(uuid.uuid4()),
                     order_class="bracket", stop_price=dec("stop_price", stop_loss),
                     limit_price=dec("limit_price", stop_loss), status="held", parent=order,
+                    position_intent=_intent(exit_side, -1 if order.side == "sell" else 1),
                 ),
             ]  # fmt: skip
             order.legs = legs
@@ -782,12 +801,12 @@ class AlpacaStandin:
 
     async def _assets_list(self, request):
         status = request.query.get("status")
-        asset_class = request.query.get("asset_class")
+        # As Alpaca's: one asset class per listing, us_equity unless asked for another.
+        asset_class = request.query.get("asset_class") or "us_equity"
         rows = [
             a
             for a in self.assets.values()
-            if (not status or a["status"] == status)
-            and (not asset_class or a["class"] == asset_class)
+            if (not status or a["status"] == status) and a["class"] == asset_class
         ]
         return web.json_response(rows)
 
