@@ -119,10 +119,10 @@ class _TimeoutAdapter(HTTPAdapter):
 # One requests Session per process, shared by every account's clients: alpaca-py sends
 # the key in each request's headers, so the session holds no account's state, and the
 # accounts' calls reuse a pool of kept-alive connections instead of opening a TCP
-# connection per call (a 1,000-account fan-out makes 2,000 calls). It keeps no cookies,
-# so nothing one account's answer set can ride along with another's request. Requests
-# made no use of the environment's netrc or proxies unless a proxy is configured there
-# (reading them costs a file lookup per request).
+# connection per call (a fan-out makes one or two calls per account). It keeps no
+# cookies, so nothing one account's answer set can ride along with another's request, and
+# it reads the environment's proxy and netrc settings only when a proxy is configured
+# there (requests otherwise looks for ~/.netrc on every request).
 _session_lock = threading.Lock()
 _session: tuple[int, requests.Session] | None = None
 
