@@ -198,9 +198,8 @@ CCXT_TIMEOUT_SECONDS = env.float("CCXT_TIMEOUT_SECONDS", default=10)
 # Markets (lot and tick sizes, minimums) are kept this long per process: they change
 # rarely and Binance's list is megabytes.
 CCXT_MARKETS_CACHE_SECONDS = env.int("CCXT_MARKETS_CACHE_SECONDS", default=600)
-# Market data for paper accounts that name a source (brokers/adapters/market_data.py):
-# Alpaca's data API base URL (empty: Alpaca's own), and how long a quote is reused.
-ALPACA_DATA_URL = env.str("ALPACA_DATA_URL", default="")
+# Market data for paper accounts that name a source (brokers/adapters/market_data.py;
+# Alpaca's comes from ALPACA_DATA_URL, below): how long a quote is reused.
 MARKET_DATA_CACHE_SECONDS = env.float("MARKET_DATA_CACHE_SECONDS", default=2)
 
 # Source IP: taken from the socket unless the direct peer is one of these proxies.
