@@ -1,6 +1,7 @@
 """Submitting planned orders: "about to submit" is committed first (status SUBMITTING,
-with the order's deterministic client order id), the broker is called with no transaction
-open, and its answers are recorded afterwards, many per transaction.
+with the order's deterministic client order id), a network broker is called with no
+transaction open (the in-database paper broker: see "Fan-out" below), and the answers are
+recorded afterwards, many per transaction.
 
 A crash between the call and the record leaves a SUBMITTING order: a rerun of the signal
 sends it again with the same client order id (every adapter is idempotent on it), and
@@ -53,6 +54,7 @@ TO_SUBMIT = (Order.Status.NEW, Order.Status.SUBMITTING)
 # Accounts whose answers are recorded per transaction: one commit per batch instead of one
 # per order is what lets a 1,000-account fan-out finish in seconds.
 SUBMIT_BATCH = 50
+UNSETTLED = "reconciliation will settle it from the broker's book."
 
 
 @dataclass
@@ -101,24 +103,70 @@ def orders_submit(*, orders: list[Order], plan: dict) -> list[Order]:
 def submit_batch(run, batch: list) -> None:
     """A batch of (account id, orders) of an in-database broker, on this thread: "about to
     submit" committed first, then the bookings and their record in one transaction (the
-    broker is our database: no network call is inside it). A fault inside rolls back the
-    batch's bookings with their record; the orders stay SUBMITTING and the signal's retry
-    books them again under the same client order ids."""
+    broker is our database; a booking that needs a market-data quote from the network is
+    made outside it, below). A database fault inside rolls back the batch's bookings with
+    their record; the orders stay SUBMITTING and the signal's retry books them again under
+    the same client order ids. Any other failure of one account's booking is that
+    account's alone: the batch is booked again one account at a time."""
+    from signals.faults import is_transient
+
     _mark_submitting([o for _, orders in batch for o in orders])
     open_ids = _open_ids([o for _, orders in batch for o in orders])
-    with transaction.atomic():
-        sent = []
-        for account_id, orders in batch:
-            result = run.results.get(account_id)
-            plan = result.plan if result else {}
-            try:
-                adapter = adapter_for(orders[0].account)
-            except BrokerError as exc:
-                failed = [(orders[0], exc)] + [(o, None) for o in orders[1:]]
-                sent.append(Sent(account_id, failed))
-                continue
-            sent.append(broker_send(adapter, orders, plan, open_ids))
-        _record_run(run, sent)
+    if any(_quotes_from_network(run, account_id, orders) for account_id, orders in batch):
+        _submit_one_by_one(run, batch, open_ids)
+        return
+    try:
+        with transaction.atomic():
+            sent = [_send_local(run, account_id, orders, open_ids) for account_id, orders in batch]
+            _record_run(run, sent)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        logger.exception("a paper batch failed; booking its %d accounts one by one", len(batch))
+        _submit_one_by_one(run, batch, open_ids)
+
+
+def _send_local(run, account_id, orders: list[Order], open_ids: dict) -> Sent:
+    result = run.results.get(account_id)
+    try:
+        adapter = adapter_for(orders[0].account)
+    except BrokerError as exc:
+        return Sent(account_id, [(orders[0], exc)] + [(o, None) for o in orders[1:]])
+    return broker_send(adapter, orders, result.plan if result else {}, open_ids)
+
+
+def _quotes_from_network(run, account_id, orders: list[Order]) -> bool:
+    """Whether booking may ask a market-data source over the network (a priceless market
+    order of a paper account that names one): never while a batch holds account locks."""
+    result = run.results.get(account_id)
+    priced = bool(result and result.plan.get("reference_price"))
+    return bool(orders[0].account.market_data_source) and not priced
+
+
+def _submit_one_by_one(run, batch: list, open_ids: dict) -> None:
+    """Each account's bookings in their own transactions, recorded account by account, so
+    an unexpected failure is one account's: its orders stay SUBMITTING with a note (an
+    exit may have been booked before its entry failed), and reconciliation settles them
+    from the paper book, as for an answer never recorded; the other accounts go on."""
+    from signals.faults import is_transient
+
+    for account_id, orders in batch:
+        fresh = {o.pk: o for o in Order.objects.filter(pk__in=[o.pk for o in orders])}
+        orders = [fresh.get(o.pk, o) for o in orders]
+        todo = [o for o in orders if o.status in TO_SUBMIT]
+        if not todo:
+            continue
+        try:
+            sent = _send_local(run, account_id, todo, open_ids)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            logger.exception("booking the paper orders of account %s failed", account_id)
+            for order in todo:
+                order_note(order, f"Booking failed ({exc.__class__.__name__}): {UNSETTLED}")
+            run.orders[account_id] = orders
+            continue
+        _record_run(run, [sent])
 
 
 # -- the broker calls (no database) ----------------------------------------------------------

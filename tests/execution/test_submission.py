@@ -213,3 +213,44 @@ def test_an_alpaca_fan_out_reaches_the_broker_once_per_account_with_bounded_conc
     reads = [r for r in alpaca_standin.requests if r == ("GET", "/v2/positions/AAPL")]
     assert len(reads) == 30
     assert 1 < alpaca_standin.requests_max_in_flight <= 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_accounts_unexpected_failure_is_its_own(monkeypatch, org, settings):
+    """A paper booking that fails with no broker error (a bug, a value the book cannot
+    hold) no longer takes its batch down: the other accounts are booked and filled, the
+    failed one's order stays submitting with a note, and reconciliation settles it from
+    the paper book (nothing was booked: it never arrived)."""
+    from execution.reconcile import NEVER_ARRIVED, reconcile
+
+    strategy = StrategyFactory(organization=org)
+    subs = [SubscriptionFactory(strategy=strategy, sizing_value=D("2")) for _ in range(4)]
+    broken = subs[2].account
+    real_submit = PaperAdapter.submit_order
+
+    def submit(self, request):
+        if self.account.pk == broken.pk:
+            raise ValueError("a value the book cannot hold")
+        return real_submit(self, request)
+
+    monkeypatch.setattr(PaperAdapter, "submit_order", submit)
+    signal = signal_for(strategy=strategy, action="buy", price=100)
+
+    process_signal.delay(str(signal.pk))
+
+    signal.refresh_from_db()
+    assert signal.status == Signal.Status.COMPLETED, signal.error
+    orders = {o.account_id: o for o in Order.objects.filter(signal=signal)}
+    assert {a for a, o in orders.items() if o.status == Order.Status.FILLED} == {
+        s.account_id for s in subs if s.account_id != broken.pk
+    }
+    stuck = orders[broken.pk]
+    assert stuck.status == Order.Status.SUBMITTING and "ValueError" in stuck.error
+    assert PaperOrder.objects.count() == 3
+
+    monkeypatch.setattr(PaperAdapter, "submit_order", real_submit)
+    settings.RECONCILE_SUBMITTING_GRACE_SECONDS = 0
+    reconcile(accounts=[broken])
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error) == (Order.Status.FAILED, NEVER_ARRIVED)
+    assert PaperOrder.objects.count() == 3  # settled, never booked late
