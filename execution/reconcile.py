@@ -105,6 +105,7 @@ def reconcile(*, now=None, accounts=None) -> ReconcileReport:
         reconcile_orders(
             account=account, now=now, report=report, orders=unsettled.get(account.pk, [])
         )
+    listed_at = timezone.now()
     held = broker_positions(accounts)
     ours = our_positions(accounts)
     drifts = _grouped(PositionDrift.objects.filter(account__in=accounts, resolved_at=None))
@@ -117,7 +118,9 @@ def reconcile(*, now=None, accounts=None) -> ReconcileReport:
             report.errors.append(f"{pk}: positions not compared: {theirs or 'not supported'}")
             continue
         if not in_database(account):
-            positions_mirror(account=account, held=theirs, rows=rows.get(pk, []))
+            positions_mirror(
+                account=account, held=theirs, rows=rows.get(pk, []), listed_at=listed_at
+            )
         reconcile_positions(
             account=account, now=now, report=report, held=theirs,
             ours=ours.get(pk, {}), drifts=drifts.get(pk, []),

@@ -1,4 +1,5 @@
 import logging
+import uuid
 
 from celery import shared_task
 from django.conf import settings
@@ -18,8 +19,9 @@ def reconcile_task() -> dict | None:
     behind it, each asking every broker again. The lock expires by itself (a worker killed
     mid-pass holds it at most RECONCILE_LOCK_SECONDS); without the cache the pass runs
     anyway, since a pass is idempotent and an overlap only asks the brokers twice."""
+    token = uuid.uuid4().hex
     try:
-        acquired = cache.add(LOCK, 1, settings.RECONCILE_LOCK_SECONDS)
+        acquired = cache.add(LOCK, token, settings.RECONCILE_LOCK_SECONDS)
     except Exception as exc:
         logger.warning("reconcile lock unavailable (%s): running anyway", exc.__class__.__name__)
         acquired = None
@@ -31,6 +33,8 @@ def reconcile_task() -> dict | None:
     finally:
         if acquired:
             try:
-                cache.delete(LOCK)
+                # Only our own lock: past RECONCILE_LOCK_SECONDS it may be the next pass's.
+                if cache.get(LOCK) == token:
+                    cache.delete(LOCK)
             except Exception:
                 logger.warning("reconcile lock not released; it expires by itself")

@@ -433,8 +433,11 @@ class CcxtAdapter(BrokerAdapter):
         held = self._holdings(self._balance()).get(market["base"])
         if not held:
             return None
-        # A spot balance has no cost basis at the exchange.
-        return BrokerPosition(symbol=symbol, quantity=held, average_price=Decimal("0"))
+        # A spot balance has no cost basis at the exchange. Named as list_positions names
+        # it (base and quote joined), whatever alias the caller used.
+        return BrokerPosition(
+            symbol=market["base"] + market["quote"], quantity=held, average_price=Decimal("0")
+        )
 
     def list_positions(self) -> list[BrokerPosition]:
         positions = []

@@ -28,7 +28,10 @@ ALPACA_DATA_KEY_FIELDS = [
 
 
 def has_alpaca_data_key(credentials: dict) -> bool:
-    return all(credentials.get(name) for name, _, _ in ALPACA_DATA_KEY_FIELDS)
+    # "secret" is what accounts set through the API before the form named it secretKey.
+    return bool(credentials.get("apiKey")) and bool(
+        credentials.get("secretKey") or credentials.get("secret")
+    )
 
 
 def market_data_sources() -> list[tuple[str, str]]:

@@ -1,7 +1,9 @@
 """The Alpaca stand-in answers as Alpaca's published trading API says it does: every
-answer the adapter reads is checked against the response schemas of Alpaca's OpenAPI spec
-(the subset in tests/standins/spec/, extracted from the spec by extract_alpaca.py), and
-carries no field that Alpaca's objects do not have. A stand-in that drifted from the real
+success answer of the trading API that the adapter reads is checked against the response
+schemas of Alpaca's OpenAPI spec (the subset in tests/standins/spec/, extracted from the
+spec by extract_alpaca.py), and carries no top-level field (nor field of an order's legs)
+that Alpaca's objects do not have. Error bodies (the spec gives them no schema), the data
+API and the stream's messages are outside this check; alpaca-py's models parse those. A stand-in that drifted from the real
 API would let the adapter pass tests that the real broker fails."""
 
 import json

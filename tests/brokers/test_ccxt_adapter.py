@@ -335,3 +335,12 @@ def test_ccxt_leaves_the_threads_decimal_context_as_it_found_it(org, exchange, s
     assert (after.rounding, after.prec) == (before.rounding, before.prec)
     assert after.traps == before.traps
     assert D("2.5").quantize(D("1")) == D("2")
+
+
+def test_a_position_is_named_as_the_exchange_lists_it_whatever_alias_asked(org, binance):
+    adapter = get_adapter(_account(org, "binance", binance))
+    adapter.submit_order(_request("binance", quantity=D("0.01")))
+    listed = {p.symbol for p in adapter.list_positions()}
+    assert "BTCUSDT" in listed
+    for alias in ("BTCUSDT", "BTC/USDT"):
+        assert adapter.get_position(alias).symbol == "BTCUSDT"

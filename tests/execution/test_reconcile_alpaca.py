@@ -223,3 +223,39 @@ def test_the_periodic_task_runs_one_pass_at_a_time(priced, alpaca_account):
         cache.delete(LOCK)
     assert reconcile_task.apply().get()["drifts_open"] == 1
     assert cache.get(LOCK) is None  # released
+
+
+def test_a_row_the_stream_wrote_after_the_listing_is_not_overwritten(priced, alpaca_account):
+    """The pass reads the broker's list, then writes; a fill the stream applied in between
+    is newer than the list and stays."""
+    from datetime import timedelta
+
+    Position.objects.create(organization=alpaca_account.organization, account=alpaca_account,
+                            symbol="AAPL", quantity=9, average_price=150,
+                            updated_at=timezone.now() + timedelta(seconds=30))  # fmt: skip
+    priced.set_position(_key(alpaca_account), "AAPL", 7, "150")
+
+    reconcile(accounts=[alpaca_account])
+
+    assert Position.objects.get(account=alpaca_account, symbol="AAPL").quantity == 9
+
+
+def test_a_pass_releases_only_its_own_lock(priced, alpaca_account, monkeypatch):
+    """A pass that outlived RECONCILE_LOCK_SECONDS lost its lock to the next pass: when it
+    ends, it must not delete the next one's."""
+    from django.core.cache import cache
+
+    from execution import tasks
+
+    real = tasks.reconcile
+
+    def slow_pass(**kwargs):
+        cache.set(tasks.LOCK, "the-next-pass", 60)  # ours expired; another took it
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "reconcile", slow_pass)
+    try:
+        assert tasks.reconcile_task.apply().get() is not None
+        assert cache.get(tasks.LOCK) == "the-next-pass"
+    finally:
+        cache.delete(tasks.LOCK)

@@ -5,6 +5,7 @@ client order ids, Alpaca refuses each it already has as a duplicate and the adap
 carries on with the order it finds, so every accepted signal completes, none fails, and
 each of our orders is exactly one order at the broker, recorded as ours."""
 
+import time
 import uuid
 from collections import Counter
 from decimal import Decimal as D
@@ -77,6 +78,11 @@ def _accept(org, strategy, n: int) -> Signal:
     )  # fmt: skip
 
 
+def _resent(standin) -> int:
+    received = Counter(body["client_order_id"] for body in list(standin.orders_received))
+    return sum(n - 1 for n in received.values())
+
+
 def test_sessions_terminated_during_an_alpaca_fan_out_place_each_order_once(
     org, standin, queue, tmp_path, capsys
 ):
@@ -87,10 +93,15 @@ def test_sessions_terminated_during_an_alpaca_fan_out_place_each_order_once(
         ALPACA_RETRY_WAIT_SECONDS="0.05", BROKER_CONCURRENCY_ALPACA="4",
     )  # fmt: skip
     killer = SessionKiller(period=KILL_PERIOD)
+    accepted = []
     try:
-        accepted = [_accept(org, strategy, n).pk for n in range(SIGNALS)]
         killer.start()
-        wait_for(lambda: killer.rounds >= 10, timeout=20)
+        # The signals arrive while sessions die, so faults land mid-fan-out; the killer
+        # goes on until a retry has resent an order (the path under test) or 30 s.
+        for n in range(SIGNALS):
+            accepted.append(_accept(org, strategy, n).pk)
+            time.sleep(0.1)
+        wait_for(lambda: killer.rounds >= 10 and _resent(standin) > 0, timeout=30)
         killer.stop()
         rescue_until_done(accepted, redis_url=settings.REDIS_URL, queue=queue, timeout=90)
     finally:
@@ -110,7 +121,7 @@ def test_sessions_terminated_during_an_alpaca_fan_out_place_each_order_once(
             "retries after a lost session)"
         )
 
-    assert killer.kills > 0
+    assert killer.kills > 0 and _resent(standin) > 0  # the faults made retries resend
     assert {s.status for s in signals} == {Signal.Status.COMPLETED}, [
         (s.status, s.error) for s in signals if s.status != Signal.Status.COMPLETED
     ]

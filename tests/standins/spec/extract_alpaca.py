@@ -4,7 +4,7 @@ published OpenAPI spec (not part of the project; run by hand when the spec chang
 
     python tests/standins/spec/extract_alpaca.py PATH/TO/alpaca-trading-api.json
 
-The tests read only the subset this writes (tests/standins/test_alpaca_contract.py).
+The tests read only the subset this writes (tests/brokers/test_alpaca_standin_contract.py).
 """
 
 import json
