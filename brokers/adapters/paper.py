@@ -102,11 +102,14 @@ class PaperAdapter(BrokerAdapter):
     def submit_order(self, request: OrderRequest) -> OrderUpdate:
         _validate(request)
         organization_id = self.account.organization_id
-        # The market price is written outside the account's lock, and after a caller's
-        # transaction (the pipeline's batch) commits: no worker ever holds account locks
-        # while queuing on the organization's one price row.
+        # The market price is written outside the account's lock. In the pipeline's batch
+        # it is already the market (phase 1 recorded it), so this only reads; a price
+        # first learnt from a fill below can make a batch hold the price row until it
+        # commits, which other batches of the same signal (other accounts) wait for
+        # without a cycle: one signal per organization and ticker runs at a time (its
+        # lane), and its batches hold disjoint accounts.
         if request.reference_price is not None and request.reference_price > 0:
-            _price_note(organization_id, request.symbol, request.reference_price)
+            _price_set(organization_id, request.symbol, request.reference_price)
         last = _market_last(self.account, request)
         # Inside the caller's transaction when it has one (the pipeline's batch, which
         # records the answers in the same commit), else a short one of its own; no
@@ -129,7 +132,7 @@ class PaperAdapter(BrokerAdapter):
         if unpriced:
             raise NoPriceAvailable(request.symbol)
         if last is None and order.filled_avg_price is not None:
-            _price_note(organization_id, order.symbol, order.filled_avg_price)
+            _price_set(organization_id, order.symbol, order.filled_avg_price)
         return order_to_update(order, legs=legs)
 
     def cancel_open_orders(self, symbol: str) -> int:
@@ -584,14 +587,6 @@ def _price_upsert(organization_id, symbol: str, price: Decimal) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(PRICE_UPSERT_SQL, params)
-
-
-def _price_note(organization_id, symbol: str, price: Decimal) -> None:
-    """_price_set now, or once the caller's transaction has committed."""
-    if connection.in_atomic_block:
-        transaction.on_commit(lambda: _price_set(organization_id, symbol, price))
-    else:
-        _price_set(organization_id, symbol, price)
 
 
 def _price_set(organization_id, symbol: str, price: Decimal) -> None:
