@@ -138,6 +138,11 @@ def _shared_session() -> requests.Session:
             session = requests.Session()
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             session.trust_env = bool(getproxies())
+            # Without trust_env requests would also drop a CA bundle named in the
+            # environment (a TLS-inspecting proxy's): kept.
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                session.verify = bundle
             # As many kept connections as calls in flight (BROKER_CONCURRENCY["alpaca"]).
             in_flight = int(getattr(settings, "BROKER_CONCURRENCY", {}).get("alpaca", 8))
             adapter = _TimeoutAdapter(pool_connections=4, pool_maxsize=max(8, in_flight))

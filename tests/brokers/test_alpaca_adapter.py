@@ -366,3 +366,15 @@ def test_credentials_never_appear_in_logs(
     assert caplog.records, "nothing was logged: the check would prove nothing"
     for text in (caplog.text, str(refused.value)):
         assert key not in text and secret not in text
+
+
+def test_the_shared_session_keeps_a_ca_bundle_named_in_the_environment(monkeypatch):
+    from brokers.adapters import alpaca
+
+    monkeypatch.setattr(alpaca, "_session", None)  # a new process's first call
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/inspecting-proxy.pem")
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    session = alpaca._shared_session()
+    assert session.trust_env is False  # no per-request netrc lookup
+    assert session.verify == "/etc/ssl/certs/inspecting-proxy.pem"
