@@ -10,6 +10,15 @@ from brokers.models import BrokerAccount, Position
 from brokers.serializers import PositionFilterSerializer, PositionSerializer
 
 
+def of_account(queryset, request, account_id):
+    """``queryset`` narrowed to one broker account of the request's organization; another
+    tenant's account (or none) is a 404, as its object would be."""
+    organization = request_tenant(request).organization
+    if not BrokerAccount.objects.for_org(organization).filter(pk=account_id).exists():
+        raise Http404("Account not found.")
+    return queryset.filter(account_id=account_id)
+
+
 @extend_schema_view(list=extend_schema(parameters=[PositionFilterSerializer]))
 class PositionViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Open positions; quantity is negative when short."""
@@ -21,11 +30,7 @@ class PositionViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.Generic
         queryset = super().get_queryset().exclude(quantity=0).order_by("account_id", "symbol")
         params = filter_params(PositionFilterSerializer, self.request)
         if "accountId" in params:
-            organization = request_tenant(self.request).organization
-            exists = BrokerAccount.objects.for_org(organization).filter(pk=params["accountId"])
-            if not exists.exists():
-                raise Http404("Account not found.")
-            queryset = queryset.filter(account_id=params["accountId"])
+            queryset = of_account(queryset, self.request, params["accountId"])
         if "symbol" in params:
             queryset = queryset.filter(symbol__iexact=params["symbol"])
         return queryset

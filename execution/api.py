@@ -1,7 +1,6 @@
 """/api/v1/accounts/ (with test-connection), /api/v1/orders/ (with approve, reject and
 cancel) and /api/v1/position-drifts/: what reaches a broker."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +14,7 @@ from accounts.permissions import (
     request_tenant,
 )
 from brokers.adapters.base import BrokerError
+from brokers.api import of_account
 from brokers.models import BrokerAccount, Order, PositionDrift
 from brokers.serializers import (
     BrokerAccountSerializer,
@@ -137,11 +137,7 @@ class PositionDriftViewSet(
             return queryset
         params = filter_params(PositionDriftFilterSerializer, self.request)
         if "accountId" in params:
-            organization = request_tenant(self.request).organization
-            exists = BrokerAccount.objects.for_org(organization).filter(pk=params["accountId"])
-            if not exists.exists():
-                raise Http404("Account not found.")
-            queryset = queryset.filter(account_id=params["accountId"])
+            queryset = of_account(queryset, self.request, params["accountId"])
         if "open" in params:
             queryset = queryset.filter(resolved_at__isnull=params["open"])
         return queryset
