@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -152,3 +153,18 @@ class Connection:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+def machine() -> dict:
+    """What the figures were measured on: cores, memory, Python, load just before."""
+    meminfo = "/proc/meminfo"
+    total = "0"
+    if os.path.exists(meminfo):
+        with open(meminfo) as lines:
+            total = lines.readline().split()[1]
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(int(total) / 1024 / 1024, 1),
+        "python": sys.version.split()[0],
+        "load_avg_1m_before": os.getloadavg()[0],
+    }

@@ -33,6 +33,7 @@ from harness import (
     add_common_arguments,
     create_schema,
     db_url,
+    machine,
     recreate_database,
     run_setup_child,
     server_env,
@@ -379,18 +380,7 @@ def main() -> None:
     args = parser.parse_args()
     if run_setup_child(parser, args, setup, ROOT):
         return
-    print(json.dumps({"machine": _machine(), **bench(args)}, indent=2, default=str))
-
-
-def _machine() -> dict:
-    meminfo = Path("/proc/meminfo")
-    total = meminfo.read_text().split("\n", 1)[0].split()[1] if meminfo.exists() else "0"
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gib": round(int(total) / 1024 / 1024, 1),
-        "python": sys.version.split()[0],
-        "load_avg_1m_before": os.getloadavg()[0],
-    }
+    print(json.dumps({"machine": machine(), **bench(args)}, indent=2, default=str))
 
 
 if __name__ == "__main__":
