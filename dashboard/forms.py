@@ -170,17 +170,21 @@ def _account_label(account) -> str:
     return f"{account.name} ({account.get_mode_display().upper()})"
 
 
-class PaperAccountForm(forms.Form):
-    name = forms.CharField(
-        max_length=100, initial="Paper account", help_text="Shown wherever the account appears."
-    )
-    initial_cash = forms.DecimalField(
+def _initial_cash_field() -> forms.DecimalField:
+    return forms.DecimalField(
         max_digits=20,
         decimal_places=2,
         initial=Decimal("100000"),
         min_value=Decimal("0.01"),
         help_text="Play money it starts with (and returns to on reset).",
     )
+
+
+class PaperAccountForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, initial="Paper account", help_text="Shown wherever the account appears."
+    )
+    initial_cash = _initial_cash_field()
 
 
 CREDENTIAL_PREFIX = "credential_"
@@ -217,13 +221,7 @@ class BrokerAccountForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="Paper trades on the broker's sandbox with play money; live places real orders.",
     )
-    initial_cash = forms.DecimalField(
-        max_digits=20,
-        decimal_places=2,
-        initial=Decimal("100000"),
-        min_value=Decimal("0.01"),
-        help_text="Play money it starts with (and returns to on reset).",
-    )
+    initial_cash = _initial_cash_field()
     market_data_source = forms.ChoiceField(
         required=False,
         label="Market data source",
